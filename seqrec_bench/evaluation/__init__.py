@@ -1,0 +1,23 @@
+"""Ranking, metrics and batched evaluation (PROTOCOL §3-4)."""
+
+from seqrec_bench.evaluation.evaluator import EvaluationResult, Evaluator, summarize_ranks
+from seqrec_bench.evaluation.metrics import Metric, hit_rate, metric_labels, mrr, ndcg, parse_metric
+from seqrec_bench.evaluation.ranking import NonFiniteScoresError, full_ranks, sampled_ranks
+from seqrec_bench.evaluation.sampling import parse_protocol, sample_negatives
+
+__all__ = [
+    "Evaluator",
+    "EvaluationResult",
+    "summarize_ranks",
+    "Metric",
+    "hit_rate",
+    "ndcg",
+    "mrr",
+    "parse_metric",
+    "metric_labels",
+    "NonFiniteScoresError",
+    "full_ranks",
+    "sampled_ranks",
+    "sample_negatives",
+    "parse_protocol",
+]

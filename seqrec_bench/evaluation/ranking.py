@@ -1,0 +1,79 @@
+"""Turning scores into per-user ranks of the target (PROTOCOL §3).
+
+``rank = 1 + #{candidates j != target : score_j >= score_target}``: ties count against the
+model, so a constant scorer ranks the target last. Seen items (the user's input sequence) are
+removed from the candidates, except the target itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from seqrec_bench.data.sequences import Sequences
+
+__all__ = ["NonFiniteScoresError", "full_ranks", "sampled_ranks", "check_finite"]
+
+
+class NonFiniteScoresError(ValueError):
+    """A model produced NaN or +inf scores; ranking them would be meaningless."""
+
+
+def check_finite(scores: torch.Tensor, rows: np.ndarray | None = None) -> None:
+    """Raise :class:`NonFiniteScoresError` naming the first bad user when scores are NaN/+inf.
+
+    ``-inf`` is allowed: it is a model's way to say "never this item".
+    """
+    bad = torch.isnan(scores) | torch.isposinf(scores)
+    if bool(bad.any()):
+        bad_rows = bad.any(dim=1).nonzero().flatten().cpu().numpy()
+        first = int(bad_rows[0]) if rows is None else int(rows[bad_rows[0]])
+        raise NonFiniteScoresError(
+            f"model returned non-finite scores (NaN/+inf) for {len(bad_rows)} user(s), "
+            f"first at user row {first}"
+        )
+
+
+def full_ranks(
+    scores: torch.Tensor,
+    targets: torch.Tensor,
+    seen: Sequences | None = None,
+) -> torch.Tensor:
+    """Pessimistic rank of each target among all items.
+
+    Args:
+        scores: ``(B, n_items)``; column ``j`` is item ``j + 1``.
+        targets: ``(B,)`` item ids in ``1..n_items``.
+        seen: the ``B`` input sequences whose items are excluded from the candidates
+            (``None`` = no exclusion).
+
+    Returns:
+        ``(B,)`` int64 ranks, ``1`` = best, on the scores' device.
+    """
+    b = scores.shape[0]
+    rows = torch.arange(b, device=scores.device)
+    cols = targets.to(scores.device) - 1
+    target_scores = scores[rows, cols]
+    beats = scores >= target_scores.unsqueeze(1)
+    if seen is not None and len(seen.items):
+        seen_rows = torch.from_numpy(seen.user_index()).to(scores.device)
+        seen_cols = torch.from_numpy(seen.items - 1).to(scores.device)
+        beats[seen_rows, seen_cols] = False
+    beats[rows, cols] = False  # the target is never its own competitor
+    return beats.sum(dim=1) + 1
+
+
+def sampled_ranks(
+    scores: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor
+) -> torch.Tensor:
+    """Pessimistic rank of each target among itself and its sampled negatives.
+
+    Args:
+        scores: ``(B, n_items)``.
+        targets: ``(B,)`` item ids.
+        negatives: ``(B, N)`` item ids (never the target, never a seen item).
+    """
+    device = scores.device
+    target_scores = scores.gather(1, (targets.to(device) - 1).unsqueeze(1))
+    neg_scores = scores.gather(1, negatives.to(device) - 1)
+    return (neg_scores >= target_scores).sum(dim=1) + 1

@@ -1,0 +1,15 @@
+"""Built-in recommenders and the model contract."""
+
+from seqrec_bench.models.base import ConfigError, Model, NotFittedError
+from seqrec_bench.models.markov import MarkovConfig, MarkovModel
+from seqrec_bench.models.pop import PopularityConfig, PopularityModel
+
+__all__ = [
+    "Model",
+    "NotFittedError",
+    "ConfigError",
+    "PopularityModel",
+    "PopularityConfig",
+    "MarkovModel",
+    "MarkovConfig",
+]

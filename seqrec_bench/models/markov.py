@@ -1,0 +1,123 @@
+"""Markov-chain baseline: transition counts between consecutive training items.
+
+``P(j | i) = (C[i, j] + alpha) / (C[i, .] + alpha * n_items)`` (add-alpha smoothing), mixed with
+popularity: ``score_j = (1 - w) * P(j | i) + w * pop(j)``, and pure popularity when ``i`` never
+had an outgoing transition. With ``order=2`` the pair ``(h, i)`` of the last two items is used
+first and backs off to the first-order estimate with weight ``w`` (and on to popularity).
+
+With ``select_on_validation`` (default) the back-off weight is chosen from a small grid by
+validation NDCG@10 — model selection on validation only, like the neural models' early
+stopping, so the baseline is not handicapped by an arbitrary constant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from seqrec_bench.data.sequences import Sequences
+from seqrec_bench.models.base import Model
+
+if TYPE_CHECKING:
+    from seqrec_bench.evaluation.evaluator import Evaluator
+
+__all__ = ["MarkovModel", "MarkovConfig"]
+
+_WEIGHT_GRID = (0.001, 0.01, 0.05, 0.2, 0.5)
+
+
+@dataclass(frozen=True)
+class MarkovConfig:
+    """Hyper-parameters of :class:`MarkovModel`.
+
+    Attributes:
+        order: 1 (last item) or 2 (last two items, backing off to order 1).
+        alpha: add-alpha smoothing of the transition counts.
+        backoff_weight: weight ``w`` of the lower-order/popularity estimate.
+        select_on_validation: choose ``backoff_weight`` from a grid by validation NDCG@10.
+    """
+
+    order: int = 1
+    alpha: float = 0.01
+    backoff_weight: float = 0.01
+    select_on_validation: bool = True
+
+    def __post_init__(self) -> None:
+        if self.order not in (1, 2):
+            raise ValueError("order must be 1 or 2")
+        if self.alpha < 0:
+            raise ValueError("alpha must be >= 0")
+        if not 0.0 <= self.backoff_weight <= 1.0:
+            raise ValueError("backoff_weight must lie in [0, 1]")
+
+
+class MarkovModel(Model):
+    """First- (or second-) order Markov chain with add-alpha smoothing and popularity back-off."""
+
+    name = "markov"
+    description = "Markov chain over consecutive items, add-alpha smoothing, popularity back-off."
+    config_cls = MarkovConfig
+
+    def _fit(self, train: Sequences, validator: Evaluator | None) -> None:
+        n = train.n_items
+        items = train.items
+        # consecutive pairs inside one user's sequence: position p and p+1 of the same row
+        starts = np.zeros(len(items), dtype=bool)
+        starts[train.offsets[:-1][train.lengths > 0]] = True
+        nxt = np.flatnonzero(~starts)  # positions that have a predecessor in the same row
+        prev_items, next_items = items[nxt - 1], items[nxt]
+        self._first = sp.csr_matrix(
+            (np.ones(len(nxt), dtype=np.float32), (prev_items, next_items - 1)), shape=(n + 1, n)
+        )
+        self._first.sum_duplicates()
+        self._second = None
+        if self.config.order == 2:
+            # pairs (h, i) -> j, where h, i, j are consecutive in one row
+            has2 = nxt[np.isin(nxt - 1, nxt)]
+            ctx = items[has2 - 2] * (n + 1) + items[has2 - 1]
+            self._contexts, ctx_idx = np.unique(ctx, return_inverse=True)
+            self._second = sp.csr_matrix(
+                (np.ones(len(has2), dtype=np.float32), (ctx_idx, items[has2] - 1)),
+                shape=(len(self._contexts), n),
+            )
+            self._second.sum_duplicates()
+        pop = train.item_counts()[1:].astype(np.float64)
+        self._pop = torch.from_numpy((pop / max(pop.sum(), 1.0)).astype(np.float32)).to(self.device)
+        self._weight = self.config.backoff_weight
+        if self.config.select_on_validation and validator is not None:
+            best = (-1.0, self._weight)
+            for w in _WEIGHT_GRID:
+                self._weight = w
+                self._fitted = True  # allow scoring during selection
+                value = validator.evaluate(self).metrics.get("NDCG@10", 0.0)
+                self.history.append({"epoch": len(self.history), "backoff_weight": w, "NDCG@10": value})
+                if value > best[0]:
+                    best = (value, w)
+            self._weight = best[1]
+            self.best_epoch = _WEIGHT_GRID.index(best[1])
+
+    def _conditional(self, counts: sp.csr_matrix, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Smoothed P(j | context) for the given rows, and whether each row had any counts."""
+        dense = torch.from_numpy(counts[rows].toarray()).to(self.device)
+        totals = dense.sum(dim=1, keepdim=True)
+        alpha = self.config.alpha
+        prob = (dense + alpha) / (totals + alpha * self.n_items).clamp_min(1e-12)
+        return prob, totals.squeeze(1) > 0
+
+    def _score(self, batch: Sequences) -> torch.Tensor:
+        w = self._weight
+        pop = self._pop.unsqueeze(0)
+        prob1, has1 = self._conditional(self._first, batch.last(1))
+        scores = torch.where(has1.unsqueeze(1), (1 - w) * prob1 + w * pop, pop)
+        if self._second is not None:
+            ctx = batch.last(2) * (self.n_items + 1) + batch.last(1)
+            pos = np.searchsorted(self._contexts, ctx).clip(max=max(len(self._contexts) - 1, 0))
+            found = (self._contexts[pos] == ctx) & (batch.last(2) > 0) if len(self._contexts) else np.zeros(len(ctx), bool)
+            prob2, has2 = self._conditional(self._second, pos)
+            has2 = has2 & torch.from_numpy(found).to(self.device)
+            scores = torch.where(has2.unsqueeze(1), (1 - w) * prob2 + w * scores, scores)
+        return scores
