@@ -1,0 +1,331 @@
+"""The ``seqbench`` command line.
+
+Heavy imports (torch, pandas, scipy) happen inside commands so that ``seqbench --help`` is instant.
+Errors a user can cause print one line on stderr and exit with status 2; ``--debug`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="seqbench",
+    help="Benchmark sequential recommenders under one leave-one-out protocol.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+out = Console(soft_wrap=False)
+err = Console(stderr=True)
+_state = {"debug": False}
+
+
+class Protocol(str, Enum):
+    full = "full"
+    sampled_uniform_100 = "sampled-uniform-100"
+    sampled_pop_100 = "sampled-pop-100"
+
+
+class TableFormat(str, Enum):
+    console = "console"
+    markdown = "markdown"
+    latex = "latex"
+    csv = "csv"
+    json = "json"
+
+
+class TestName(str, Enum):
+    ttest = "ttest"
+    permutation = "permutation"
+    wilcoxon = "wilcoxon"
+
+
+class Correction(str, Enum):
+    holm = "holm"
+    bonferroni = "bonferroni"
+    bh = "bh"
+    none = "none"
+
+
+class DataFormat(str, Enum):
+    interactions = "interactions"
+    sequences = "sequences"
+
+
+def _comma_list(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _int_list(value: str, option: str) -> list[int]:
+    try:
+        items = [int(v) for v in _comma_list(value)]
+    except ValueError:
+        raise typer.BadParameter(f"{option} expects comma-separated integers, got {value!r}") from None
+    if not items:
+        raise typer.BadParameter(f"{option} needs at least one value")
+    return items
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the input was wrong", not "the program is broken"."""
+    import importlib
+
+    types_: list[type[BaseException]] = [ValueError, KeyError, FileNotFoundError, PermissionError]
+    for mod, name in [
+        ("seqrec_bench.training", "TrainingError"),
+        ("seqrec_bench.models.base", "NotFittedError"),
+    ]:
+        try:
+            types_.append(getattr(importlib.import_module(mod), name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(types_)
+
+
+@contextlib.contextmanager
+def _errors():
+    """Turn user-caused errors into one line on stderr and exit status 2."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        err.print("interrupted; completed cells are kept, rerun the same command to resume")
+        raise typer.Exit(130) from None
+    except Exception as exc:  # noqa: BLE001 - classified below
+        if _state["debug"] or not isinstance(exc, _user_error_types()):
+            raise
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, KeyError) and msg.startswith("'") and msg.endswith("'"):
+            msg = msg[1:-1]
+        err.print(f"[bold red]error:[/] {msg}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+def run(
+    models: Annotated[str, typer.Option("--models", "-m", help="Comma-separated model names (see `seqbench models`).")] = "",
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Named data set (ml-1m, ml-100k, ml-20m, synthetic) or a file path.")] = "ml-1m",
+    fmt: Annotated[DataFormat | None, typer.Option("--format", help="Format of a local file (auto-detected when omitted).")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Folder (or zip) with already-downloaded data.")] = None,
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds; every model runs once per seed.")] = "0",
+    k: Annotated[str, typer.Option("--k", help="Cut-offs for HR@k / NDCG@k.")] = "5,10,20",
+    protocol: Annotated[Protocol, typer.Option("--protocol", help="full ranking (default) or a legacy sampled protocol.")] = Protocol.full,
+    exclude_seen: Annotated[bool, typer.Option("--exclude-seen/--no-exclude-seen", help="Remove the user's input items from the candidates.")] = True,
+    device: Annotated[str, typer.Option("--device", help="auto (cuda > mps > cpu), cpu, cuda or cuda:N.")] = "auto",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Results folder (default: results/run-<dataset>-<protocol>-<hash>; rerunning resumes it).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Config override MODEL.PARAM=VALUE (repeatable).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML experiment file (datasets x models x seeds); flags given on the command line override it.")] = None,
+    reference: Annotated[str | None, typer.Option("--reference", help="Reference model for the tests (default: best per column).")] = None,
+    test: Annotated[TestName, typer.Option("--test", help="Paired test over users.")] = TestName.ttest,
+    correction: Annotated[Correction, typer.Option("--correction", help="Multiple-comparison correction.")] = Correction.holm,
+    alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
+    min_rating: Annotated[float | None, typer.Option("--min-rating", help="Drop interactions rated below this.")] = None,
+    min_user: Annotated[int | None, typer.Option("--min-user-interactions", help="k-core threshold for users (default: the data set's preset).")] = None,
+    min_item: Annotated[int | None, typer.Option("--min-item-interactions", help="k-core threshold for items (default: the data set's preset).")] = None,
+) -> None:
+    """Train and evaluate every (model, seed), print the table and store the results.
+
+    Example: seqbench run --models transformer,gru,markov --dataset synthetic
+    """
+    import click
+
+    ctx = click.get_current_context()
+
+    def given(name: str) -> bool:
+        src = ctx.get_parameter_source(name)
+        return src is not None and src.name == "COMMANDLINE"
+
+    with _errors():
+        from seqrec_bench.runner import DatasetSpec, ModelSpec, RunConfig, parse_set_options, run_experiment
+
+        if config is not None:
+            from seqrec_bench.experiment import load_experiment
+
+            cfg = load_experiment(config)
+        else:
+            cfg = RunConfig(datasets=[DatasetSpec(source=dataset)], models=[])
+        if config is None or given("models"):
+            names = _comma_list(models)
+            if not names:
+                raise ValueError("no models given; e.g. --models transformer,gru,markov (see `seqbench models`)")
+            cfg.models = [ModelSpec(label=n.lower(), model=n.lower()) for n in names]
+        if config is None or given("dataset") or given("fmt") or given("data_dir"):
+            if config is not None and given("dataset"):
+                cfg.datasets = [DatasetSpec(source=dataset)]
+            for ds in cfg.datasets:
+                if given("fmt") or config is None:
+                    ds.format = fmt.value if fmt else ds.format
+                if data_dir is not None:
+                    ds.data_dir = str(data_dir)
+        for ds in cfg.datasets:
+            for opt, value in (
+                ("min_rating", min_rating),
+                ("min_user_interactions", min_user),
+                ("min_item_interactions", min_item),
+            ):
+                if value is not None:
+                    ds.options[opt] = value
+        if config is None or given("seeds"):
+            cfg.seeds = _int_list(seeds, "--seeds")
+        if config is None or given("k"):
+            cfg.ks = _int_list(k, "--k")
+        if config is None or given("protocol"):
+            cfg.protocol = protocol.value
+        if config is None or given("exclude_seen"):
+            cfg.exclude_seen = exclude_seen
+        if config is None or given("device"):
+            cfg.device = device
+        if output is not None:
+            cfg.output = output
+        if config is None or given("reference"):
+            cfg.reference = reference
+        if config is None or given("test"):
+            cfg.test = test.value
+        if config is None or given("correction"):
+            cfg.correction = correction.value
+        if config is None or given("alpha"):
+            cfg.alpha = alpha
+        overrides = parse_set_options(set_ or [])
+        known = {m.label for m in cfg.models} | {m.model for m in cfg.models}
+        for name, params in overrides.items():
+            if name not in known:
+                raise ValueError(
+                    f"--set names model {name!r}, which is not in this run ({', '.join(sorted(known))})"
+                )
+            for m in cfg.models:
+                if name in (m.label, m.model):
+                    m.overrides.update(params)
+        if min(cfg.ks) < 1:
+            raise ValueError("--k values must be >= 1")
+        run_experiment(cfg, console=out, log=err)
+
+
+@app.command()
+def table(
+    results_dir: Annotated[Path, typer.Argument(help="A folder written by `seqbench run`.")],
+    fmt: Annotated[TableFormat, typer.Option("--format", "-f", help="Output format.")] = TableFormat.console,
+    reference: Annotated[str | None, typer.Option("--reference", help="Reference model (default: best per column).")] = None,
+    test: Annotated[TestName, typer.Option("--test", help="Paired test over users.")] = TestName.ttest,
+    correction: Annotated[Correction, typer.Option("--correction", help="Multiple-comparison correction.")] = Correction.holm,
+    alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
+    metrics: Annotated[str | None, typer.Option("--metrics", help="Comma-separated metrics, e.g. HR@10,NDCG@10,MRR@10 (default: the run's).")] = None,
+    models: Annotated[str | None, typer.Option("--models", help="Only these models, in this order.")] = None,
+    decimals: Annotated[int, typer.Option("--decimals", help="Decimal places.")] = 4,
+    improvement: Annotated[str | None, typer.Option("--improvement", help="Add the relative improvement (%) of this model over the best other one.")] = None,
+    ci: Annotated[bool, typer.Option("--ci/--no-ci", help="Add 95% bootstrap confidence intervals of the paired difference to the reference.")] = False,
+    transpose: Annotated[bool, typer.Option("--transpose", help="Models as columns, metrics as rows.")] = False,
+    efficiency: Annotated[bool, typer.Option("--efficiency", help="Add training time, parameters and peak memory columns.")] = False,
+) -> None:
+    """Re-render the table of stored results (no training)."""
+    with _errors():
+        from seqrec_bench.evaluation.metrics import parse_metric
+        from seqrec_bench.runner import render_tables
+
+        metric_list = [parse_metric(m).label for m in _comma_list(metrics)] or None
+        render_tables(
+            results_dir, console=out, fmt=fmt.value, reference=reference, test=test.value,
+            correction=correction.value, alpha=alpha, metrics=metric_list,
+            models=_comma_list(models) or None, decimals=decimals, improvement_of=improvement,
+            bootstrap=ci, transpose=transpose, efficiency=efficiency,
+        )
+
+
+@app.command()
+def datasets() -> None:
+    """List the named data sets, whether they are cached, and where."""
+    with _errors():
+        from rich.table import Table
+
+        from seqrec_bench.data import dataset_cache_dir, list_datasets
+
+        t = Table(title=f"data sets (cache: {dataset_cache_dir()})")
+        for col in ("name", "cached", "path", "preprocessing", "description"):
+            t.add_column(col)
+        for info in list_datasets():
+            opts = info.get("options") or info.get("default_options") or {}
+            t.add_row(
+                info["name"],
+                "yes" if info.get("cached") else "no",
+                str(info.get("path") or "-"),
+                ", ".join(f"{k}={v}" for k, v in opts.items()) or "-",
+                info.get("description", ""),
+            )
+        out.print(t)
+
+
+@app.command()
+def prepare(
+    dataset: Annotated[str, typer.Argument(help="Named data set or file path.")],
+    fmt: Annotated[DataFormat | None, typer.Option("--format", help="Format of a local file.")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Folder (or zip) with already-downloaded data.")] = None,
+    min_rating: Annotated[float | None, typer.Option("--min-rating")] = None,
+    min_user: Annotated[int | None, typer.Option("--min-user-interactions")] = None,
+    min_item: Annotated[int | None, typer.Option("--min-item-interactions")] = None,
+) -> None:
+    """Download if needed, preprocess, cache, and print the data set statistics."""
+    with _errors():
+        from seqrec_bench.data import load_dataset, render_stats
+
+        options = {
+            k: v
+            for k, v in {
+                "min_rating": min_rating,
+                "min_user_interactions": min_user,
+                "min_item_interactions": min_item,
+            }.items()
+            if v is not None
+        }
+        ds = load_dataset(dataset, format=fmt.value if fmt else None, data_dir=data_dir, **options)
+        render_stats(ds, out)
+
+
+@app.command()
+def models(
+    name: Annotated[str | None, typer.Argument(help="Show this model's full configuration.")] = None,
+) -> None:
+    """List registered models (built-in and plugins), or one model's configuration."""
+    with _errors():
+        from seqrec_bench.plugin_commands import models_command
+
+        models_command(name, out)
+
+
+@app.command("new-model")
+def new_model(
+    name: Annotated[str, typer.Argument(help="Short lowercase model name, e.g. 'mymodel'.")],
+    directory: Annotated[Path, typer.Option("--dir", help="Where to create the plugin package.")] = Path("."),
+) -> None:
+    """Write a ready-to-edit plugin package for a new model."""
+    with _errors():
+        from seqrec_bench.plugin_commands import new_model_command
+
+        new_model_command(name, directory, out)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    app()
+
+
+if __name__ == "__main__":
+    main()
