@@ -85,6 +85,7 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     for mod, name in [
         ("seqrec_bench.training", "TrainingError"),
         ("seqrec_bench.models.base", "NotFittedError"),
+        ("seqrec_bench.plots", "MissingPlotDependency"),
     ]:
         try:
             types_.append(getattr(importlib.import_module(mod), name))
@@ -319,6 +320,40 @@ def new_model(
         from seqrec_bench.plugin_commands import new_model_command
 
         new_model_command(name, directory, out)
+
+
+@app.command()
+def plot(
+    results_dir: Annotated[Path, typer.Argument(help="A folder written by `seqbench run`.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the figures (default: RESULTS_DIR/figures).")] = None,
+    max_k: Annotated[int, typer.Option("--max-k", help="Largest k of the metric-vs-k curves.")] = 50,
+) -> None:
+    """Write training curves and HR/NDCG-vs-k figures (PNG and PDF); needs matplotlib."""
+    with _errors():
+        from seqrec_bench.plots import plot_run
+
+        for path in plot_run(results_dir, output, max_k=max_k):
+            out.print(str(path))
+
+
+@app.command()
+def verify(
+    results_dir: Annotated[Path, typer.Argument(help="A folder written by `seqbench run`.")],
+    references: Annotated[Path | None, typer.Option("--references", help="A TOML file of [[reference]] rows instead of the shipped ones.")] = None,
+) -> None:
+    """Compare a run with published figures (shipped reference bands); exit 1 if any row fails."""
+    with _errors():
+        from seqrec_bench.verify import load_references, render_verify, verify_run
+
+        rows = verify_run(results_dir, load_references(references) if references else None)
+        if not rows:
+            out.print("no result in this run matches a published reference (model, data set, protocol, items)")
+            return
+        render_verify(rows, out)
+        failed = sum(not r.passed for r in rows)
+        out.print(f"{len(rows) - failed} of {len(rows)} reference rows pass")
+        if failed:
+            raise typer.Exit(1)
 
 
 def main() -> None:

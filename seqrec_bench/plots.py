@@ -1,0 +1,118 @@
+"""``seqbench plot``: training curves and metric-vs-k figures from a stored run.
+
+matplotlib is an optional extra (``pip install seqrec-bench[plots]``); without it the command
+says so in one line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from seqrec_bench.results import ResultsDir
+
+__all__ = ["plot_run", "MissingPlotDependency"]
+
+
+class MissingPlotDependency(ImportError):
+    """matplotlib is not installed."""
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only; never needs a display
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise MissingPlotDependency(
+            "plotting needs matplotlib: pip install 'seqrec-bench[plots]' (or pip install matplotlib)"
+        ) from None
+    return plt
+
+
+def plot_run(root: str | Path, out_dir: str | Path | None = None, max_k: int = 50) -> list[Path]:
+    """Write ``training_curves.{png,pdf}`` and ``metrics_vs_k.{png,pdf}``; return their paths.
+
+    Training curves: validation NDCG@10 per epoch of every iterative model (one line per seed).
+    Metrics vs k: HR@k and NDCG@k for k = 1..max_k from the stored ranks, mean over seeds with a
+    band spanning the seeds' min..max.
+    """
+    from seqrec_bench.evaluation.metrics import hit_rate, ndcg
+
+    plt = _pyplot()
+    rd = ResultsDir(root)
+    rd.check_exists()
+    out = Path(out_dir) if out_dir else Path(root) / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    cells: dict[str, dict[str, list[dict]]] = {}
+    for key, rec in rd.iter_cells():
+        cells.setdefault(key.dataset, {}).setdefault(key.model, []).append(rec)
+    datasets = sorted(cells)
+    written: list[Path] = []
+
+    # -- training curves --------------------------------------------------------------------
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4), squeeze=False)
+    for ax, ds in zip(axes[0], datasets, strict=True):
+        drawn = False
+        for i, (model, recs) in enumerate(sorted(cells[ds].items())):
+            color = f"C{i}"
+            for j, rec in enumerate(sorted(recs, key=lambda r: r["seed"])):
+                hist = [h for h in rec.get("history", []) if "NDCG@10" in h and "epoch" in h]
+                if len(hist) < 2:
+                    continue
+                ax.plot(
+                    [h["epoch"] for h in hist], [h["NDCG@10"] for h in hist], color=color,
+                    alpha=0.8, label=model if j == 0 else None,
+                )
+                if rec.get("best_epoch") is not None:
+                    best = [h for h in hist if h["epoch"] == rec["best_epoch"]]
+                    if best:
+                        ax.scatter([best[0]["epoch"]], [best[0]["NDCG@10"]], color=color, marker="o", s=18)
+                drawn = True
+        ax.set_title(f"{ds}: validation NDCG@10")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("NDCG@10 (validation)")
+        ax.grid(alpha=0.3)
+        if drawn:
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "no iterative models", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        path = out / f"training_curves.{ext}"
+        fig.savefig(path, dpi=150)
+        written.append(path)
+    plt.close(fig)
+
+    # -- metrics vs k -------------------------------------------------------------------------
+    ks = np.arange(1, max_k + 1)
+    fig, axes = plt.subplots(2, len(datasets), figsize=(5.5 * len(datasets), 7), squeeze=False)
+    for col, ds in enumerate(datasets):
+        for i, (model, recs) in enumerate(sorted(cells[ds].items())):
+            ranks = [rd.read_ranks(_key(r)) for r in recs]
+            for row, (name, fn) in enumerate((("HR", hit_rate), ("NDCG", ndcg))):
+                curves = np.array([[fn(r, int(k)).mean() for k in ks] for r in ranks])
+                ax = axes[row][col]
+                ax.plot(ks, curves.mean(axis=0), color=f"C{i}", label=model)
+                if len(curves) > 1:
+                    ax.fill_between(ks, curves.min(axis=0), curves.max(axis=0), color=f"C{i}", alpha=0.2)
+                ax.set_title(f"{ds}: {name}@k (test)")
+                ax.set_xlabel("k")
+                ax.set_ylabel(f"{name}@k")
+                ax.grid(alpha=0.3)
+        axes[0][col].legend(fontsize=8)
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        path = out / f"metrics_vs_k.{ext}"
+        fig.savefig(path, dpi=150)
+        written.append(path)
+    plt.close(fig)
+    return written
+
+
+def _key(rec: dict):
+    from seqrec_bench.results import CellKey
+
+    return CellKey(rec["dataset"], rec["model"], int(rec["seed"]))
