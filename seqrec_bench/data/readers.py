@@ -1,0 +1,540 @@
+"""Readers for local data files: interaction records and per-user sequences (PROTOCOL §1.1).
+
+Two formats are understood:
+
+* ``interactions``: one record per line, ``user item timestamp[ rating]`` in any column order,
+  separated by ``,``, ``;``, a tab, ``::`` (MovieLens ``ratings.dat``) or runs of spaces. Columns
+  are found by header name (common aliases such as ``user_id``/``userId``/``uid`` are accepted),
+  or given explicitly; a headerless file is read as ``user item rating timestamp`` when it has 4
+  fields (MovieLens ``u.data``) and ``user item timestamp`` when it has 3.
+* ``sequences``: one line per user, ``user item item ...``, items already in time order
+  (the ``Beauty.txt`` files of the S3-Rec/ICLRec code).
+
+Both readers return :class:`Interactions` (raw ids, file order) for
+:func:`seqrec_bench.data.preprocess.preprocess_interactions`. Everything a user can get wrong
+raises :class:`~seqrec_bench.data.dataset.DatasetError` with ``file:line`` where a line is at fault.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import itertools
+import lzma
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from seqrec_bench.data.dataset import DatasetError
+
+__all__ = [
+    "FORMATS",
+    "COLUMN_ALIASES",
+    "Interactions",
+    "detect_format",
+    "read_interactions",
+    "read_sequences",
+    "read_file",
+]
+
+#: The local file formats :func:`read_file` understands.
+FORMATS = ("interactions", "sequences")
+
+#: Header names recognised for each role, compared after lower-casing, dropping a RecBole-style
+#: ``:type`` suffix and removing everything but letters and digits (``user_id`` == ``UserID``).
+#: Earlier aliases win when a header matches several.
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "user": (
+        "user",
+        "userid",
+        "uid",
+        "users",
+        "customerid",
+        "reviewerid",
+        "visitorid",
+        "sessionid",
+    ),
+    "item": (
+        "item",
+        "itemid",
+        "iid",
+        "items",
+        "movieid",
+        "movie",
+        "productid",
+        "product",
+        "asin",
+        "trackid",
+        "songid",
+        "bookid",
+        "isbn",
+        "articleid",
+    ),
+    "timestamp": (
+        "timestamp",
+        "time",
+        "ts",
+        "datetime",
+        "date",
+        "unixtime",
+        "unixreviewtime",
+        "createdat",
+    ),
+    "rating": ("rating", "ratings", "score", "stars", "overall"),
+}
+
+_ROLES = ("user", "item", "timestamp", "rating")
+_REQUIRED = ("user", "item", "timestamp")
+_SAMPLE_LINES = 50
+_SAMPLE_BYTES = 1 << 16
+_PARSER_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+@dataclass
+class Interactions:
+    """Raw interaction records in file order, before any id remapping or filtering.
+
+    Attributes:
+        users: raw user id of every record (int64, or strings).
+        items: raw item id of every record (int64, or strings).
+        timestamps: numeric timestamp of every record (datetimes become int64 nanoseconds), or
+            ``None`` when the file order already is the time order (sequences format, synthetic).
+        ratings: rating of every record, or ``None`` when the file has none.
+        files: names of the files the records came from (for the statistics).
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    timestamps: np.ndarray | None = None
+    ratings: np.ndarray | None = None
+    files: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+
+# -- sniffing ----------------------------------------------------------------------------------
+def _open_text(path: Path) -> io.TextIOBase:
+    """Open a possibly compressed text file (the same suffixes pandas infers)."""
+    suffix = path.suffix.lower()
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(suffix, open)
+    return opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="")  # type: ignore[operator]
+
+
+def _sample_lines(path: Path) -> list[tuple[int, str]]:
+    """The first non-blank lines of ``path`` with their 1-based line numbers."""
+    out: list[tuple[int, str]] = []
+    read = 0
+    try:
+        with _open_text(path) as fh:
+            for number, line in enumerate(fh, start=1):
+                read += len(line)
+                stripped = line.rstrip("\r\n")
+                if stripped.strip():
+                    out.append((number, stripped))
+                if len(out) >= _SAMPLE_LINES or read >= _SAMPLE_BYTES:
+                    break
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not out:
+        raise DatasetError(
+            f"{path} is empty: expected interaction records or one sequence per line"
+        )
+    return out
+
+
+def _delimiter(lines: list[str]) -> str:
+    """The field separator every sampled line uses; ``r"\\s+"`` means runs of blanks."""
+    for sep in ("::", "\t", ",", ";"):
+        if all(sep in line for line in lines):
+            return sep
+    return r"\s+"
+
+
+def _split(line: str, sep: str) -> list[str]:
+    return line.split() if sep == r"\s+" else [f.strip() for f in line.split(sep)]
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.split(":")[0].lower())
+
+
+def _role_of_header(name: str) -> str | None:
+    norm = _normalise(name)
+    for role in _ROLES:
+        if norm in COLUMN_ALIASES[role]:
+            return role
+    return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _has_header(rows: list[list[str]], columns: Mapping | None) -> bool:
+    """Whether the first sampled row is a header.
+
+    It is when it names a known column, when ``columns`` refers to columns by name, or when a
+    column that is numeric on every later line is not numeric on the first one.
+    """
+    first = rows[0]
+    if any(_role_of_header(f) for f in first):
+        return True
+    if columns and any(isinstance(v, str) for v in columns.values()):
+        return True
+    rest = rows[1:]
+    if not rest:
+        return False
+    for j, value in enumerate(first):
+        later = [r[j] for r in rest if j < len(r)]
+        if later and all(_is_number(v) for v in later) and not _is_number(value):
+            return True
+    return False
+
+
+def detect_format(path: str | Path) -> str:
+    """Guess whether ``path`` holds interaction records or per-user sequences.
+
+    Records use a fixed number of fields per line (or have a header, or use ``,``/``;``/``::``);
+    sequences files have one line per user whose number of fields varies. A blank-separated file
+    whose lines all have the same number of fields is only taken for records when its last column
+    looks like unix timestamps; anything else is ambiguous.
+
+    Raises:
+        DatasetError: when the file is empty or the format cannot be told (asks for ``--format``).
+
+    Example:
+        >>> detect_format("ml-100k/u.data")  # doctest: +SKIP
+        'interactions'
+    """
+    path = Path(path)
+    sample = _sample_lines(path)
+    lines = [line for _, line in sample]
+    sep = _delimiter(lines)
+    rows = [_split(line, sep) for line in lines]
+    if sep in ("::", ",", ";") or any(_role_of_header(f) for f in rows[0]):
+        return "interactions"
+    counts = {len(r) for r in rows}
+    if len(counts) > 1:
+        return "sequences"
+    (n_fields,) = counts
+    if sep == "\t" and n_fields >= 3:
+        return "interactions"
+    last = [r[-1] for r in rows]
+    if n_fields in (3, 4) and all(v.isdigit() and int(v) >= 10**8 for v in last):
+        return "interactions"
+    raise DatasetError(
+        f"cannot tell the format of {path}: every sampled line has {n_fields} fields, which fits "
+        "both one record per line and one user per line; pass --format interactions or "
+        "--format sequences"
+    )
+
+
+# -- interactions ------------------------------------------------------------------------------
+def _resolve_columns(
+    path: Path, header: list[str] | None, n_fields: int, columns: Mapping | None
+) -> dict[str, int | None]:
+    """Map each role to a 0-based field position (``None``: the file has no such column)."""
+    columns = dict(columns or {})
+    unknown = sorted(set(columns) - set(_ROLES))
+    if unknown:
+        raise DatasetError(
+            f"unknown column role(s) {unknown} in columns: valid roles are {list(_ROLES)}"
+        )
+    positions: dict[str, int | None] = {}
+    for role, spec in columns.items():
+        if spec is None:
+            positions[role] = None  # explicitly absent (e.g. no timestamps: keep file order)
+        elif isinstance(spec, bool) or not isinstance(spec, (int, str)):
+            raise DatasetError(
+                f"columns[{role!r}] must be a header name or a 0-based position, not {spec!r}"
+            )
+        elif isinstance(spec, int):
+            if not 0 <= spec < n_fields:
+                raise DatasetError(
+                    f"columns[{role!r}] = {spec} but {path} has {n_fields} fields per line "
+                    f"(positions 0..{n_fields - 1})"
+                )
+            positions[role] = spec
+        else:
+            if header is None:
+                raise DatasetError(
+                    f"columns[{role!r}] names a column ({spec!r}) but {path} has no header line: "
+                    "give 0-based positions instead"
+                )
+            matches = [j for j, h in enumerate(header) if h == spec] or [
+                j for j, h in enumerate(header) if h.strip().lower() == spec.strip().lower()
+            ]
+            if not matches:
+                raise DatasetError(
+                    f"{path} has no column {spec!r} (columns[{role!r}]); its header is {header}"
+                )
+            positions[role] = matches[0]
+
+    if header is not None:
+        for role in _ROLES:
+            if role in positions:
+                continue
+            taken = {p for p in positions.values() if p is not None}
+            for alias in COLUMN_ALIASES[role]:
+                hit = [j for j, h in enumerate(header) if _normalise(h) == alias and j not in taken]
+                if hit:
+                    positions[role] = hit[0]
+                    break
+        missing = [r for r in _REQUIRED if r not in positions]
+        if missing:
+            raise DatasetError(
+                f"{path}: no {' / '.join(missing)} column among the header {header}; name them "
+                "with --columns, e.g. --columns user=<name>,item=<name>,timestamp=<name>"
+            )
+    elif not all(r in positions for r in _REQUIRED):
+        defaults = {
+            4: {"user": 0, "item": 1, "rating": 2, "timestamp": 3},
+            3: {"user": 0, "item": 1, "timestamp": 2},
+        }.get(n_fields)
+        if defaults is None:
+            raise DatasetError(
+                f"{path} has no header and {n_fields} fields per line, so its columns cannot be "
+                "guessed (3 fields = user item timestamp, 4 = user item rating timestamp); pass "
+                "--columns user=<pos>,item=<pos>,timestamp=<pos>[,rating=<pos>] (0-based)"
+            )
+        for role, pos in defaults.items():
+            positions.setdefault(role, pos)
+    positions.setdefault("rating", None)
+    used = [p for p in positions.values() if p is not None]
+    if len(used) != len(set(used)):
+        raise DatasetError(f"{path}: two roles map to the same column in {positions}")
+    return positions
+
+
+def _data_line_number(path: Path, row: int, header: bool, sep: str) -> int:
+    """The 1-based file line of data row ``row``.
+
+    Only on the error path. Blank lines are skipped the way pandas skips them: a line of
+    whitespace is blank unless that whitespace includes the (tab) separator.
+    """
+    blank = " \r\n\f\v" if sep == "\t" else None
+    seen = -1 if header else 0
+    with _open_text(path) as fh:
+        for number, line in enumerate(fh, start=1):
+            if line.strip(blank):
+                if seen == row:
+                    return number
+                seen += 1
+    return -1
+
+
+def _bad_line(path: Path, line: int, what: str) -> DatasetError:
+    return DatasetError(
+        f"{path}:{line}: {what}; fix or delete that line (or pass --format/--columns if the "
+        "file was read the wrong way)"
+    )
+
+
+def _to_ids(values: pd.Series) -> np.ndarray:
+    """Raw ids as int64 when every id is an integer, else as an object array of strings.
+
+    Strings stay Python objects here (a fixed-width unicode copy of millions of ids would cost
+    gigabytes); only the unique ids become a numpy string array, in the vocabulary.
+    """
+    if values.dtype.kind in "iu":
+        return values.to_numpy(dtype=np.int64)
+    if values.dtype.kind == "f":
+        arr = values.to_numpy()
+        if np.all(arr == np.round(arr)):
+            return arr.astype(np.int64)
+        return arr.astype(str).astype(object)
+    return values.to_numpy(dtype=object)
+
+
+def _to_numbers(
+    path: Path, values: pd.Series, role: str, header: bool, sep: str, allow_dates: bool
+) -> np.ndarray:
+    """A numeric column; a value that is not a number (or a date) is a malformed line."""
+    if values.dtype.kind in "iuf":
+        return values.to_numpy()
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna().to_numpy()
+    if bad.all() and allow_dates:
+        dates = pd.to_datetime(values, errors="coerce", format="mixed")
+        bad = dates.isna().to_numpy()
+        if not bad.any():
+            return dates.to_numpy().astype("datetime64[ns]").astype(np.int64)
+    if bad.any():
+        row = int(np.argmax(bad))
+        line = _data_line_number(path, row, header, sep)
+        kind = "a number or date" if allow_dates else "a number"
+        raise _bad_line(path, line, f"{role} {values.iloc[row]!r} is not {kind}")
+    return numbers.to_numpy()
+
+
+def read_interactions(path: str | Path, columns: Mapping | None = None) -> Interactions:
+    """Read one-record-per-line interactions.
+
+    Args:
+        path: the file (``.gz``/``.bz2``/``.xz`` compressed files work too).
+        columns: optional ``{"user": ..., "item": ..., "timestamp": ..., "rating": ...}`` with header
+            names or 0-based positions; roles left out are found by header alias or by the
+            headerless defaults. ``"timestamp": None`` means the file has no timestamps and its
+            order is the time order.
+
+    Returns:
+        The records in file order.
+
+    Raises:
+        DatasetError: unreadable or malformed file (with ``file:line``), unknown columns.
+
+    Example:
+        >>> recs = read_interactions("ml-100k/u.data")  # doctest: +SKIP
+        >>> len(recs), recs.ratings is not None  # doctest: +SKIP
+        (100000, True)
+    """
+    path = Path(path)
+    sample = _sample_lines(path)
+    lines = [line for _, line in sample]
+    sep = _delimiter(lines)
+    rows = [_split(line, sep) for line in lines]
+    header = _has_header(rows, columns)
+    n_fields = len(rows[1] if header and len(rows) > 1 else rows[0])
+    positions = _resolve_columns(path, rows[0] if header else None, n_fields, columns)
+
+    # The C engine is an order of magnitude faster than the python one. "::" is read as ":" with
+    # an empty field between every two real ones, so real field j is pandas column 2j.
+    pd_sep, stride = (":", 2) if sep == "::" else (sep, 1)
+    try:
+        frame = pd.read_csv(
+            path,
+            sep=pd_sep,
+            header=None,
+            skiprows=[sample[0][0] - 1] if header else None,
+            engine="c",
+            encoding="utf-8-sig",
+            encoding_errors="replace",
+            skip_blank_lines=True,
+            quoting=3 if sep in ("\t", "::", r"\s+") else 0,  # QUOTE_NONE: quotes are data there
+            low_memory=False,
+        )
+    except pd.errors.ParserError as exc:
+        hit = _PARSER_FIELDS.search(str(exc))
+        if hit:
+            expected, line, saw = (int(g) for g in hit.groups())
+            if stride == 2:
+                expected, saw = (expected + 1) // 2, (saw + 1) // 2
+            raise _bad_line(path, line, f"expected {expected} fields, found {saw}") from exc
+        raise DatasetError(f"cannot parse {path}: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot read {path}: {exc}") from exc
+
+    out: dict[str, pd.Series] = {}
+    for role, pos in positions.items():
+        if pos is None:
+            continue
+        col = frame.columns[pos * stride] if pos * stride < frame.shape[1] else None
+        if col is None:
+            raise DatasetError(f"{path}: column {pos} ({role}) is beyond the {n_fields} fields")
+        series = frame[col]
+        missing = series.isna().to_numpy()
+        if missing.any():
+            row = int(np.argmax(missing))
+            raise _bad_line(path, _data_line_number(path, row, header, sep), f"no {role} value")
+        out[role] = series
+    del frame
+
+    timestamps = (
+        _to_numbers(path, out["timestamp"], "timestamp", header, sep, allow_dates=True)
+        if "timestamp" in out
+        else None
+    )
+    ratings = (
+        _to_numbers(path, out["rating"], "rating", header, sep, allow_dates=False)
+        if "rating" in out
+        else None
+    )
+    return Interactions(
+        users=_to_ids(out["user"]),
+        items=_to_ids(out["item"]),
+        timestamps=timestamps,
+        ratings=ratings,
+        files=[path.name],
+    )
+
+
+# -- sequences ---------------------------------------------------------------------------------
+def read_sequences(path: str | Path) -> Interactions:
+    """Read one line per user, ``user item item ...``, items oldest first.
+
+    The records come back flattened in file order with ``timestamps=None``: the order of each line
+    is the time order. A user may appear on one line only.
+
+    Raises:
+        DatasetError: unreadable file, or a user on two lines (then the file is probably an
+            interactions file; the message says so).
+
+    Example:
+        >>> recs = read_sequences("amazon-beauty/Beauty.txt")  # doctest: +SKIP
+        >>> recs.timestamps is None  # doctest: +SKIP
+        True
+    """
+    path = Path(path)
+    try:
+        with _open_text(path) as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    # one Python step per user (a line), never per interaction: the splitting runs in C
+    numbered = [(n, line.split()) for n, line in enumerate(text.splitlines(), start=1)]
+    numbered = [(n, fields) for n, fields in numbered if fields]
+    if not numbered:
+        raise DatasetError(f"{path} is empty: expected one line per user, 'user item item ...'")
+    line_numbers = np.fromiter((n for n, _ in numbered), dtype=np.int64, count=len(numbered))
+    counts = np.fromiter((len(f) - 1 for _, f in numbered), dtype=np.int64, count=len(numbered))
+    users = _tokens_to_ids([f[0] for _, f in numbered])
+    items = _tokens_to_ids(list(itertools.chain.from_iterable(f[1:] for _, f in numbered)))
+
+    dup = pd.Series(users).duplicated(keep="first").to_numpy()
+    if dup.any():
+        second = int(np.argmax(dup))
+        first = int(np.flatnonzero(users == users[second])[0])
+        raise DatasetError(
+            f"{path}:{line_numbers[second]}: user {users[second]} already has a line "
+            f"({path.name}:{line_numbers[first]}); a sequences file has one line per user, so "
+            "this looks like an interactions file: pass --format interactions"
+        )
+    return Interactions(users=np.repeat(users, counts), items=items, files=[path.name])
+
+
+def _tokens_to_ids(tokens: list[str]) -> np.ndarray:
+    arr = np.asarray(tokens, dtype=str)
+    try:
+        return arr.astype(np.int64)
+    except ValueError:
+        return arr
+
+
+def read_file(
+    path: str | Path, format: str | None = None, columns: Mapping | None = None
+) -> Interactions:
+    """Read a local file in ``format`` (``None``: :func:`detect_format`).
+
+    Raises:
+        DatasetError: unknown format, ``columns`` with the sequences format, or a reader error.
+    """
+    path = Path(path)
+    if format is None:
+        format = detect_format(path)
+    if format not in FORMATS:
+        raise DatasetError(f"unknown format {format!r}: use one of {', '.join(FORMATS)}")
+    if format == "sequences":
+        if columns:
+            raise DatasetError("--columns applies to the interactions format, not to sequences")
+        return read_sequences(path)
+    return read_interactions(path, columns)
