@@ -1,9 +1,45 @@
-"""Loading, preprocessing and splitting interaction data."""
+"""Loading, preprocessing and splitting interaction data.
 
+Example:
+    >>> from seqrec_bench.data import LeaveOneOutSplit, load_dataset
+    >>> ds = load_dataset("synthetic", synthetic={"n_users": 200, "seed": 0}, cache=False)
+    >>> split = LeaveOneOutSplit.from_sequences(ds.sequences)
+    >>> split.n_users
+    200
+"""
+
+from seqrec_bench.data.cache import dataset_cache_dir
+from seqrec_bench.data.dataset import DatasetError, PreparedDataset
+from seqrec_bench.data.load import SYNTHETIC, list_datasets, load_dataset
+from seqrec_bench.data.movielens import MOVIELENS
+from seqrec_bench.data.preprocess import Preprocessed, preprocess_interactions
+from seqrec_bench.data.readers import FORMATS, Interactions, detect_format, read_file
 from seqrec_bench.data.sequences import Sequences, Vocabulary
 from seqrec_bench.data.split import MIN_SEQUENCE_LENGTH, LeaveOneOutSplit
+from seqrec_bench.data.stats import dataset_stats, render_stats, stats_table
+from seqrec_bench.data.synthetic import SyntheticConfig, generate_synthetic
 
-__all__ = ["Sequences", "Vocabulary", "LeaveOneOutSplit", "MIN_SEQUENCE_LENGTH"]
-from seqrec_bench.data.dataset import DatasetError, PreparedDataset  # noqa: E402
-
-__all__ += ["PreparedDataset", "DatasetError"]
+__all__ = [
+    "Sequences",
+    "Vocabulary",
+    "LeaveOneOutSplit",
+    "MIN_SEQUENCE_LENGTH",
+    "PreparedDataset",
+    "DatasetError",
+    "load_dataset",
+    "list_datasets",
+    "dataset_cache_dir",
+    "SYNTHETIC",
+    "MOVIELENS",
+    "FORMATS",
+    "Interactions",
+    "detect_format",
+    "read_file",
+    "Preprocessed",
+    "preprocess_interactions",
+    "dataset_stats",
+    "stats_table",
+    "render_stats",
+    "SyntheticConfig",
+    "generate_synthetic",
+]

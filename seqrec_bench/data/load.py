@@ -1,0 +1,262 @@
+"""The one entry point from a data set name or file to a :class:`PreparedDataset`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
+from numbers import Real
+from pathlib import Path
+from typing import Any
+
+from seqrec_bench.data.cache import (
+    dataset_cache_dir,
+    file_sha256,
+    load_prepared,
+    prepared_key,
+    save_prepared,
+)
+from seqrec_bench.data.dataset import DatasetError, PreparedDataset
+from seqrec_bench.data.movielens import MOVIELENS, fetch_movielens
+from seqrec_bench.data.preprocess import preprocess_interactions
+from seqrec_bench.data.readers import (
+    FORMATS,
+    Interactions,
+    detect_format,
+    read_file,
+    read_interactions,
+)
+from seqrec_bench.data.stats import dataset_stats
+from seqrec_bench.data.synthetic import SyntheticConfig, generate_synthetic
+
+__all__ = ["load_dataset", "list_datasets", "SYNTHETIC"]
+
+#: Name of the built-in generated data set.
+SYNTHETIC = "synthetic"
+
+_SYNTHETIC_DESCRIPTION = (
+    "Generated offline: Zipf popularity, item successors, user topics and a lag-3 echo "
+    "(2,000 users, 500 items, mean length 30 by default)"
+)
+#: Ratings files recognised when a folder is given as a local path.
+_KNOWN_FILES = ("u.data", "ratings.dat", "ratings.csv")
+
+
+def _filters(
+    min_rating: float | None, min_user: int | None, min_item: int | None
+) -> dict[str, Any]:
+    """The filter options the user gave (``None`` = not given), validated."""
+    if min_rating is not None and (
+        isinstance(min_rating, bool) or not isinstance(min_rating, Real)
+    ):
+        raise DatasetError(f"min_rating must be a number, not {min_rating!r}")
+    for label, value in (("min_user_interactions", min_user), ("min_item_interactions", min_item)):
+        if value is not None and (isinstance(value, bool) or int(value) != value or value < 0):
+            raise DatasetError(f"{label} must be a whole number >= 0, not {value!r}")
+    return {
+        "min_rating": None if min_rating is None else float(min_rating),
+        "min_user_interactions": None if min_user is None else int(min_user),
+        "min_item_interactions": None if min_item is None else int(min_item),
+    }
+
+
+def _local_path(name: str, data_dir: str | Path | None) -> Path | None:
+    """The file a local name refers to (relative names are also tried under ``data_dir``)."""
+    candidates = [Path(name).expanduser()]
+    if data_dir is not None and not Path(name).is_absolute():
+        candidates.append(Path(data_dir).expanduser() / name)
+    for path in candidates:
+        if path.is_file():
+            return path
+        if path.is_dir():
+            inside = [path / f for f in _KNOWN_FILES if (path / f).is_file()]
+            if len(inside) == 1:
+                return inside[0]
+            raise DatasetError(
+                f"{path} is a folder: give the interactions or sequences file inside it"
+            )
+    return None
+
+
+def _status(progress: bool, message: str):
+    """A spinner on stderr while a long step runs (only for a human at a terminal)."""
+    if not (progress and sys.stderr.isatty()):
+        return nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(message)
+
+
+def _plain(value: Any) -> Any:
+    """JSON round trip, so a fresh data set and a cached one carry identical options/stats."""
+    return json.loads(json.dumps(value))
+
+
+def load_dataset(
+    name_or_path: str | Path,
+    *,
+    format: str | None = None,
+    data_dir: str | Path | None = None,
+    min_rating: float | None = None,
+    min_user_interactions: int | None = None,
+    min_item_interactions: int | None = None,
+    columns: Mapping[str, str | int | None] | None = None,
+    synthetic: Mapping[str, Any] | None = None,
+    cache: bool = True,
+    progress: bool = True,
+) -> PreparedDataset:
+    """Load, preprocess (PROTOCOL §1) and cache a data set.
+
+    Args:
+        name_or_path: ``"ml-100k"``, ``"ml-1m"``, ``"ml-20m"``, ``"synthetic"``, or the path of a
+            local interactions or sequences file.
+        format: ``"interactions"`` or ``"sequences"`` for local files; ``None`` detects it.
+        data_dir: where the user already has a named data set's files (its zip, the extracted
+            folder, or the folder containing either); then nothing is downloaded. Relative local
+            paths are also looked up there.
+        min_rating: drop records rated below this.
+        min_user_interactions: user k-core threshold (named data sets: their preset; 0 = off).
+        min_item_interactions: item k-core threshold (named data sets: their preset; 0 = off).
+        columns: for interactions files, ``{"user": ..., "item": ..., "timestamp": ...,
+            "rating": ...}`` naming header names or 0-based positions.
+        synthetic: options of the synthetic generator (see :class:`SyntheticConfig`).
+        cache: reuse / write the prepared data set under ``dataset_cache_dir() / "prepared"``.
+        progress: show download progress and a spinner (only when stderr is a terminal).
+
+    Returns:
+        The prepared data set; ``options`` holds every preprocessing option that was applied
+        (presets included) and ``stats`` the PROTOCOL §1 statistics.
+
+    Raises:
+        DatasetError: anything the user can fix (unknown name or format, missing or malformed
+            file, no network, checksum mismatch, nothing left after filtering), as one line.
+
+    Example:
+        >>> ds = load_dataset("synthetic", synthetic={"n_users": 300, "seed": 1}, cache=False)
+        >>> ds.stats["users"], ds.options["synthetic"]["n_items"]
+        (300, 500)
+    """
+    if format is not None and format not in FORMATS:
+        raise DatasetError(f"unknown format {format!r}: use one of {', '.join(FORMATS)}")
+    given = _filters(min_rating, min_user_interactions, min_item_interactions)
+    name = str(name_or_path)
+    if synthetic is not None and name != SYNTHETIC:
+        raise DatasetError(f"synthetic options were given but the data set is {name!r}")
+
+    read: Callable[[], Interactions]
+    if name == SYNTHETIC:
+        if format is not None or columns:
+            raise DatasetError("the synthetic data set takes no --format or --columns")
+        config = SyntheticConfig.from_dict(dict(synthetic or {}))
+        options = {**given, "synthetic": config.to_dict()}
+        checksum = config.checksum
+
+        def read() -> Interactions:
+            return generate_synthetic(config)
+
+    elif name in MOVIELENS:
+        spec = MOVIELENS[name]
+        if columns or format not in (None, "interactions"):
+            raise DatasetError(f"{name} has a fixed format: drop --format/--columns")
+        path = fetch_movielens(spec, data_dir, progress)
+        options = {**spec.defaults, **{k: v for k, v in given.items() if v is not None}}
+        with _status(progress, f"hashing {path.name}"):
+            checksum = file_sha256(path)
+
+        def read() -> Interactions:
+            return read_interactions(path, spec.columns)
+
+    else:
+        local = _local_path(name, data_dir)
+        if local is None:
+            raise DatasetError(
+                f"unknown data set {name!r}: not a built-in name ({', '.join(list(MOVIELENS) + [SYNTHETIC])}) "
+                "and no such file; give one of those names or the path of an interactions or "
+                "sequences file"
+            )
+        fmt = format or detect_format(local)
+        options = {**given, "format": fmt, "columns": dict(columns) if columns else None}
+        name = local.name
+        with _status(progress, f"hashing {local.name}"):
+            checksum = file_sha256(local)
+
+        def read() -> Interactions:
+            return read_file(local, fmt, columns)
+
+    options = _plain(options)
+    key = prepared_key(name, checksum, options)
+    if cache:
+        hit = load_prepared(name, key)
+        if hit is not None:
+            return hit
+
+    with _status(progress, f"preparing {name}"):
+        records = read()
+        prepared = preprocess_interactions(
+            records,
+            min_rating=options["min_rating"],
+            min_user_interactions=options["min_user_interactions"],
+            min_item_interactions=options["min_item_interactions"],
+        )
+        stats = dataset_stats(
+            prepared.sequences, prepared.timestamps, prepared.counts, records.files
+        )
+    dataset = PreparedDataset(
+        name=name,
+        sequences=prepared.sequences,
+        vocab=prepared.vocab,
+        checksum=checksum,
+        options=options,
+        stats=_plain(stats),
+    )
+    if cache:
+        try:
+            save_prepared(dataset, key)
+        except OSError as exc:  # a read-only cache must not stop the run
+            warnings.warn(f"could not cache {name} in {dataset_cache_dir()}: {exc}", stacklevel=2)
+    return dataset
+
+
+def list_datasets() -> list[dict[str, Any]]:
+    """The built-in data sets, whether their raw files are already local, and their presets.
+
+    Returns:
+        One dict per data set: ``name``, ``description``, ``cached`` (raw files present, no
+        download needed), ``path`` (where they are, or where the download will go; ``None`` for
+        synthetic) and ``options`` (the default preprocessing).
+
+    Example:
+        >>> [d["name"] for d in list_datasets()]
+        ['ml-100k', 'ml-1m', 'ml-20m', 'synthetic']
+    """
+    root = dataset_cache_dir()
+    out = []
+    for spec in MOVIELENS.values():
+        extracted, archive = root / spec.name / spec.ratings_file, root / spec.archive
+        path = extracted if extracted.is_file() else archive
+        out.append(
+            {
+                "name": spec.name,
+                "description": spec.description,
+                "cached": path.is_file(),
+                "path": str(path),
+                "options": dict(spec.defaults),
+            }
+        )
+    out.append(
+        {
+            "name": SYNTHETIC,
+            "description": _SYNTHETIC_DESCRIPTION,
+            "cached": True,
+            "path": None,
+            "options": {
+                "min_rating": None,
+                "min_user_interactions": None,
+                "min_item_interactions": None,
+                "synthetic": SyntheticConfig().to_dict(),
+            },
+        }
+    )
+    return out
