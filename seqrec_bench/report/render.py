@@ -1,0 +1,486 @@
+"""Renderers of a :class:`~seqrec_bench.report.Report`: rich, Markdown, LaTeX and CSV.
+
+All table formats go through one format-neutral :class:`Grid` (header, column groups, row
+sections, cells with their emphasis and marker), so that rich, Markdown and LaTeX cannot
+disagree about what is bold, what is marked or where a dataset group starts. Each renderer only
+decides how to spell those things.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from seqrec_bench.stats import CORRECTIONS, TESTS
+
+if TYPE_CHECKING:
+    from rich.console import Group
+
+    from seqrec_bench.report.report import Report
+
+__all__ = [
+    "Grid",
+    "GridCell",
+    "build_grid",
+    "footnote_text",
+    "escape_latex",
+    "escape_markdown",
+    "render_rich",
+    "render_markdown",
+    "render_latex",
+    "render_csv",
+    "SIGNIFICANT",
+    "REFERENCE",
+    "MISSING",
+]
+
+#: Marker of a cell that differs from the reference at adjusted p < alpha.
+SIGNIFICANT = "†"
+#: Marker of the reference cell of a column.
+REFERENCE = "▲"
+#: A model without results on a dataset, or an undefined value.
+MISSING = "–"
+#: Joins a group name and a column name in formats without column groups.
+GROUP_SEP = " · "
+
+CSV_FIELDS = (
+    "dataset",
+    "model",
+    "metric",
+    "mean",
+    "std",
+    "n_seeds",
+    "pvalue",
+    "pvalue_adj",
+    "significant",
+    "reference",
+    "rel_diff_pct",
+    "ci_low",
+    "ci_high",
+)
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """One formatted cell: its text and what the renderer should add around it.
+
+    Attributes:
+        text: the value (``"0.1234"``), signed percent (``"+3.21"``) or ``"–"``.
+        std: the standard deviation over seeds, formatted, or ``None``.
+        ci: the bootstrap interval of the difference to the reference, formatted.
+        place: 1 (best, bold), 2 (second, underlined) or ``None``.
+        marker: ``"sig"``, ``"ref"`` or ``None``.
+        signed: the text is a signed number (LaTeX sets it in math mode for a real minus).
+    """
+
+    text: str
+    std: str | None = None
+    ci: tuple[str, str] | None = None
+    place: int | None = None
+    marker: str | None = None
+    signed: bool = False
+
+
+@dataclass(frozen=True)
+class GridSection:
+    """Consecutive body rows; ``title`` names a row group (a dataset when transposed)."""
+
+    title: str | None
+    rows: tuple[tuple[str, tuple[GridCell, ...]], ...]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A format-neutral table.
+
+    Attributes:
+        corner: header of the label column (``"Model"`` or ``"Metric"``).
+        columns: header of every value column.
+        groups: ``(name, span)`` column groups covering ``columns`` in order, or ``None``.
+        sections: body rows in sections; renderers separate sections by a rule.
+        title: a table title (the dataset of a single-dataset report), or ``None``.
+    """
+
+    corner: str
+    columns: tuple[str, ...]
+    groups: tuple[tuple[str, int], ...] | None
+    sections: tuple[GridSection, ...]
+    title: str | None = None
+
+    def flat_columns(self) -> list[str]:
+        """Column headers with their group name prefixed (``"Beauty · HR@10"``)."""
+        if self.groups is None:
+            return list(self.columns)
+        prefixes = [name for name, span in self.groups for _ in range(span)]
+        return [f"{g}{GROUP_SEP}{c}" for g, c in zip(prefixes, self.columns, strict=True)]
+
+    def flat_rows(self) -> list[tuple[str, tuple[GridCell, ...]]]:
+        """Body rows with their section title prefixed to the label."""
+        return [
+            (label if s.title is None else f"{s.title}{GROUP_SEP}{label}", cells)
+            for s in self.sections
+            for label, cells in s.rows
+        ]
+
+
+# ---------------------------------------------------------------------- grid
+
+
+def _format_extra(value: float) -> str:
+    if not math.isfinite(value):
+        return MISSING
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
+
+
+def _improvement_label(report: Report) -> str:
+    return f"Improv. of {report.improvement_of} (%)"
+
+
+def _metric_cell(report: Report, dataset: str, model: str, metric: str) -> GridCell:
+    c = report._cells.get((dataset, model, metric))
+    if c is None:
+        return GridCell(MISSING)
+    d = report.decimals
+    return GridCell(
+        text=f"{c.mean:.{d}f}",
+        std=None if c.std is None else f"{c.std:.{d}f}",
+        ci=None if c.ci_low is None else (f"{c.ci_low:+.{d}f}", f"{c.ci_high:+.{d}f}"),
+        place=c.place,
+        marker="ref" if c.is_reference else ("sig" if c.significant else None),
+    )
+
+
+def _improvement_cell(report: Report, dataset: str, metric: str) -> GridCell:
+    imp = report._improvements.get((dataset, metric))
+    if imp is None or imp.pct is None or not math.isfinite(imp.pct):
+        return GridCell(MISSING)
+    return GridCell(f"{imp.pct:+.2f}", signed=True)
+
+
+def _extra_cell(report: Report, dataset: str, model: str, column: str) -> GridCell:
+    value = report.extra_columns.get(dataset, {}).get(model, {}).get(column)
+    return GridCell(MISSING if value is None else _format_extra(value))
+
+
+def build_grid(report: Report, transpose: bool = False) -> Grid:
+    """Lay the report out as a :class:`Grid`.
+
+    Default: models as rows, ``(dataset, metric)`` and then ``(dataset, extra column)`` as
+    columns, grouped by dataset when there are several; the improvement row, if any, forms a
+    last section. Transposed: models (and the improvement) as columns, metric and extra-column
+    rows in one section per dataset.
+    """
+    multi = report.multi_dataset
+    title = None if multi else report.datasets[0]
+    improv = report.improvement_of is not None
+    if not transpose:
+        specs = [
+            (d, kind, name)
+            for d in report.datasets
+            for kind, names in (("metric", report.metrics), ("extra", report.extra_names(d)))
+            for name in names
+        ]
+        groups = None
+        if multi:
+            groups = tuple((d, sum(1 for s in specs if s[0] == d)) for d in report.datasets)
+
+        def cell(model: str, d: str, kind: str, name: str) -> GridCell:
+            if kind == "metric":
+                return _metric_cell(report, d, model, name)
+            return _extra_cell(report, d, model, name)
+
+        body = GridSection(
+            None,
+            tuple((model, tuple(cell(model, *spec) for spec in specs)) for model in report.models),
+        )
+        sections = [body]
+        if improv:
+            row = tuple(
+                _improvement_cell(report, d, name) if kind == "metric" else GridCell("")
+                for d, kind, name in specs
+            )
+            sections.append(GridSection(None, ((_improvement_label(report), row),)))
+        return Grid("Model", tuple(s[2] for s in specs), groups, tuple(sections), title)
+
+    columns = list(report.models) + ([_improvement_label(report)] if improv else [])
+    sections = []
+    for d in report.datasets:
+        rows = []
+        for metric in report.metrics:
+            cells = [_metric_cell(report, d, m, metric) for m in report.models]
+            if improv:
+                cells.append(_improvement_cell(report, d, metric))
+            rows.append((metric, tuple(cells)))
+        for name in report.extra_names(d):
+            cells = [_extra_cell(report, d, m, name) for m in report.models]
+            if improv:
+                cells.append(GridCell(""))
+            rows.append((name, tuple(cells)))
+        sections.append(GridSection(d if multi else None, tuple(rows)))
+    return Grid("Metric", tuple(columns), None, tuple(sections), title)
+
+
+# ---------------------------------------------------------------------- footnote
+
+
+def footnote_text(
+    report: Report, *, latex: bool = False, escape: Callable[[str], str] | None = None
+) -> str:
+    """The one-line footnote: markers, test, correction, alpha and the number of users.
+
+    Args:
+        report: the report.
+        latex: spell markers and math for LaTeX (and escape dataset names for it).
+        escape: escapes dataset names (the only free text in the footnote); default: LaTeX
+            escaping with ``latex=True``, none otherwise.
+    """
+    esc = escape or (escape_latex if latex else str)
+    sig, ref = (r"$^{\dagger}$", r"$^{\blacktriangle}$") if latex else (SIGNIFICANT, REFERENCE)
+    pm = r"$\pm$" if latex else "±"
+    lt = f"$p < {report.alpha:g}$" if latex else f"p < {report.alpha:g}"
+    adjusted = (
+        "unadjusted"
+        if report.correction == "none"
+        else f"{CORRECTIONS.title(report.correction)}-adjusted"
+    )
+    users = ", ".join(f"{esc(d)} {report.n_users[d]:,}" for d in report.datasets)
+    parts = []
+    if any(c.std is not None for c in report.cells()):
+        parts.append(f"Mean {pm} std over seeds.")
+    parts.append(
+        f"{sig} differs from the reference ({ref}) at {adjusted} {lt} "
+        f"({TESTS.title(report.test)}; users: {users})."
+    )
+    if report.bootstrap:
+        pct = r"95\%" if latex else "95%"
+        parts.append(
+            f"[low, high]: {pct} bootstrap CI of the paired mean difference to the reference."
+        )
+    return " ".join(parts)
+
+
+def _card_lines(report: Report) -> list[tuple[str, str]]:
+    lines = list(report.card.items())
+    if report.provenance:
+        lines.append(("provenance", report.provenance))
+    # Card values are one-liners; a stray newline would break Markdown lists and LaTeX comments.
+    return [(str(k), " ".join(str(v).split())) for k, v in lines]
+
+
+# ---------------------------------------------------------------------- rich
+
+
+def render_rich(report: Report, transpose: bool = False) -> Group:
+    """A rich Group: the table, the protocol card (dim) and the footnote."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = build_grid(report, transpose)
+
+    def value(cell: GridCell) -> str:
+        return cell.text if cell.std is None else f"{cell.text} ± {cell.std}"
+
+    def marker(cell: GridCell) -> str:
+        return {"sig": SIGNIFICANT, "ref": REFERENCE}.get(cell.marker or "", "")
+
+    def text(cell: GridCell) -> Text:
+        out = Text(value(cell), style={1: "bold", 2: "underline"}.get(cell.place or 0, ""))
+        out.append(marker(cell))
+        if cell.ci:
+            # On its own line: the interval is secondary and would double the column width.
+            out.append(f"\n[{cell.ci[0]}, {cell.ci[1]}]", style="dim")
+        return out
+
+    table = Table(title=grid.title, box=box.SIMPLE_HEAD, title_style="bold")
+    table.add_column(grid.corner, justify="left")
+    for header in grid.flat_columns():
+        # "fold" rather than rich's default ellipsis: in a console too narrow for the table a
+        # number may break across lines, but no digit is ever hidden.
+        table.add_column(header, justify="right", overflow="fold")
+
+    for i, section in enumerate(grid.sections):
+        if i:
+            table.add_section()
+        for label, cells in section.rows:
+            shown = label if section.title is None else f"{section.title}{GROUP_SEP}{label}"
+            table.add_row(Text(shown), *(text(c) for c in cells))
+
+    lines = [Text(f"{k}: {v}", style="dim") for k, v in _card_lines(report)]
+    return Group(table, *lines, Text(footnote_text(report)))
+
+
+# ---------------------------------------------------------------------- Markdown
+
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_|<>"})
+
+
+def escape_markdown(text: str) -> str:
+    """Escape characters that Markdown would read as formatting or table syntax."""
+    return str(text).translate(_MD_SPECIAL)
+
+
+def _md_cell(cell: GridCell) -> str:
+    core = escape_markdown(cell.text)
+    if cell.std is not None:
+        core = f"{core} ± {cell.std}"
+    if cell.place == 1:
+        core = f"**{core}**"
+    elif cell.place == 2:
+        core = f"<u>{core}</u>"
+    if cell.marker:
+        core += SIGNIFICANT if cell.marker == "sig" else REFERENCE
+    if cell.ci:
+        core += f" [{cell.ci[0]}, {cell.ci[1]}]"
+    return core
+
+
+def render_markdown(report: Report, transpose: bool = False) -> str:
+    """GitHub-flavoured Markdown: the table, the footnote, then the card as a list."""
+    grid = build_grid(report, transpose)
+    header = [grid.corner, *grid.flat_columns()]
+    lines = [
+        "| " + " | ".join(escape_markdown(h) for h in header) + " |",
+        "| :--- |" + " ---: |" * (len(header) - 1),
+    ]
+    for label, cells in grid.flat_rows():
+        lines.append("| " + " | ".join([escape_markdown(label), *map(_md_cell, cells)]) + " |")
+    lines += ["", footnote_text(report, escape=escape_markdown)]
+    card = _card_lines(report)
+    if card:
+        lines.append("")
+        lines += [f"- {escape_markdown(k)}: {escape_markdown(v)}" for k, v in card]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------- LaTeX
+
+_LATEX_SPECIAL = str.maketrans(
+    {
+        "\\": r"\textbackslash{}",
+        "&": r"\&",
+        "%": r"\%",
+        "$": r"\$",
+        "#": r"\#",
+        "_": r"\_",
+        "{": r"\{",
+        "}": r"\}",
+        "~": r"\textasciitilde{}",
+        "^": r"\textasciicircum{}",
+        "<": r"\textless{}",
+        ">": r"\textgreater{}",
+        "|": r"\textbar{}",
+    }
+)
+
+
+def escape_latex(text: str) -> str:
+    r"""Escape LaTeX's special characters in plain text (``a_b & 5%`` -> ``a\_b \& 5\%``).
+
+    One pass over the characters, so an escape is never escaped again.
+    """
+    return str(text).translate(_LATEX_SPECIAL)
+
+
+def _latex_cell(cell: GridCell) -> str:
+    if cell.signed:
+        core = f"${cell.text}$"
+    elif cell.text == MISSING:
+        core = "--"
+    else:
+        core = escape_latex(cell.text)
+    if cell.std is not None:
+        core = f"{core} $\\pm$ {cell.std}"
+    if cell.place == 1:
+        core = f"\\textbf{{{core}}}"
+    elif cell.place == 2:
+        core = f"\\underline{{{core}}}"
+    if cell.marker == "sig":
+        core += r"$^{\dagger}$"
+    elif cell.marker == "ref":
+        core += r"$^{\blacktriangle}$"
+    if cell.ci:
+        core += f" {{\\scriptsize $[{cell.ci[0]}, {cell.ci[1]}]$}}"
+    return core
+
+
+def render_latex(
+    report: Report,
+    transpose: bool = False,
+    *,
+    caption: str | None = None,
+    label: str | None = None,
+) -> str:
+    """A booktabs table environment; the protocol card follows as ``%`` comments."""
+    grid = build_grid(report, transpose)
+    n = len(grid.columns) + 1
+    caption_text = footnote_text(report, latex=True)
+    if caption:
+        caption_text = f"{caption} {caption_text}"
+    out = [
+        r"% seqrec_bench table; needs \usepackage{booktabs} and \usepackage{amssymb}",
+        r"\begin{table}[t]",
+        r"\centering",
+        f"\\caption{{{caption_text}}}",
+    ]
+    if label:
+        out.append(f"\\label{{{label}}}")
+    out += [f"\\begin{{tabular}}{{l{'c' * (n - 1)}}}", r"\toprule"]
+    if grid.groups is not None:
+        spans, rules, start = [], [], 2
+        for name, span in grid.groups:
+            spans.append(f"\\multicolumn{{{span}}}{{c}}{{{escape_latex(name)}}}")
+            rules.append(f"\\cmidrule(lr){{{start}-{start + span - 1}}}")
+            start += span
+        out.append(" & " + " & ".join(spans) + r" \\")
+        out.append(" ".join(rules))
+    header = [grid.corner, *grid.columns]
+    out.append(" & ".join(escape_latex(h) for h in header) + r" \\")
+    for section in grid.sections:
+        out.append(r"\midrule")
+        if section.title is not None:
+            out.append(
+                f"\\multicolumn{{{n}}}{{l}}{{\\textit{{{escape_latex(section.title)}}}}} \\\\"
+            )
+        for row_label, cells in section.rows:
+            out.append(" & ".join([escape_latex(row_label), *map(_latex_cell, cells)]) + r" \\")
+    out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    out += [f"% {k}: {v}" for k, v in _card_lines(report)]
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------- CSV
+
+
+def _csv_value(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        # repr is the shortest text that reads back to the same float.
+        return repr(value) if math.isfinite(value) else ""
+    return str(value)
+
+
+def render_csv(report: Report) -> str:
+    """The tidy CSV of :meth:`Report.to_csv`."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for c in report.cells():
+        writer.writerow([_csv_value(getattr(c, f)) for f in CSV_FIELDS])
+    for d in report.datasets:
+        for m in report.models:
+            for name, value in report.extra_columns.get(d, {}).get(m, {}).items():
+                row = dict.fromkeys(CSV_FIELDS)
+                row.update(dataset=d, model=m, metric=name, mean=value)
+                writer.writerow([_csv_value(row[f]) for f in CSV_FIELDS])
+    return buffer.getvalue()
