@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -26,8 +27,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-out = Console(soft_wrap=False)
-err = Console(stderr=True)
+# Piped output (files, CI logs) gets a wide console so tables are not folded at 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, soft_wrap=True)
 _state = {"debug": False}
 
 
@@ -77,6 +79,16 @@ def _int_list(value: str, option: str) -> list[int]:
     return items
 
 
+def _key_values(items: list[str], option: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"{option} expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
 def _user_error_types() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "the input was wrong", not "the program is broken"."""
     import importlib
@@ -123,6 +135,7 @@ def _root(
 
 @app.command()
 def run(
+    ctx: typer.Context,
     models: Annotated[str, typer.Option("--models", "-m", help="Comma-separated model names (see `seqbench models`).")] = "",
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Named data set (ml-1m, ml-100k, ml-20m, synthetic) or a file path.")] = "ml-1m",
     fmt: Annotated[DataFormat | None, typer.Option("--format", help="Format of a local file (auto-detected when omitted).")] = None,
@@ -142,15 +155,12 @@ def run(
     min_rating: Annotated[float | None, typer.Option("--min-rating", help="Drop interactions rated below this.")] = None,
     min_user: Annotated[int | None, typer.Option("--min-user-interactions", help="k-core threshold for users (default: the data set's preset).")] = None,
     min_item: Annotated[int | None, typer.Option("--min-item-interactions", help="k-core threshold for items (default: the data set's preset).")] = None,
+    synthetic: Annotated[list[str] | None, typer.Option("--synthetic", help="Synthetic generator option KEY=VALUE, e.g. n_users=500 (repeatable; see `seqbench datasets`).")] = None,
 ) -> None:
     """Train and evaluate every (model, seed), print the table and store the results.
 
     Example: seqbench run --models transformer,gru,markov --dataset synthetic
     """
-    import click
-
-    ctx = click.get_current_context()
-
     def given(name: str) -> bool:
         src = ctx.get_parameter_source(name)
         return src is not None and src.name == "COMMANDLINE"
@@ -177,7 +187,12 @@ def run(
                     ds.format = fmt.value if fmt else ds.format
                 if data_dir is not None:
                     ds.data_dir = str(data_dir)
+        synthetic_options = _key_values(synthetic or [], "--synthetic")
         for ds in cfg.datasets:
+            if synthetic_options:
+                if ds.source != "synthetic":
+                    raise ValueError("--synthetic options only apply to --dataset synthetic")
+                ds.options["synthetic"] = {**ds.options.get("synthetic", {}), **synthetic_options}
             for opt, value in (
                 ("min_rating", min_rating),
                 ("min_user_interactions", min_user),
@@ -281,6 +296,7 @@ def prepare(
     min_rating: Annotated[float | None, typer.Option("--min-rating")] = None,
     min_user: Annotated[int | None, typer.Option("--min-user-interactions")] = None,
     min_item: Annotated[int | None, typer.Option("--min-item-interactions")] = None,
+    synthetic: Annotated[list[str] | None, typer.Option("--synthetic", help="Synthetic generator option KEY=VALUE (repeatable).")] = None,
 ) -> None:
     """Download if needed, preprocess, cache, and print the data set statistics."""
     with _errors():
@@ -295,6 +311,8 @@ def prepare(
             }.items()
             if v is not None
         }
+        if synthetic:
+            options["synthetic"] = _key_values(synthetic, "--synthetic")
         ds = load_dataset(dataset, format=fmt.value if fmt else None, data_dir=data_dir, **options)
         render_stats(ds, out)
 

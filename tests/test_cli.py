@@ -1,0 +1,146 @@
+"""The seqbench CLI end to end on the built-in synthetic data (no network, no ../shared)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from seqrec_bench.cli import app
+
+SMALL = ["--synthetic", "n_users=300", "--synthetic", "n_items=80", "--synthetic", "mean_length=12"]
+
+
+@pytest.fixture
+def runner(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEQBENCH_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("SEQBENCH_PROGRESS", "0")
+    return CliRunner()
+
+
+def run_ok(runner, args):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_run_writes_results_and_table(runner, tmp_path):
+    out = tmp_path / "res"
+    result = run_ok(
+        runner,
+        ["run", "--models", "markov,pop", "--dataset", "synthetic", *SMALL,
+         "--seeds", "0,1", "--k", "5,10", "--output", str(out)],
+    )
+    assert "NDCG@10" in result.output and "markov" in result.output
+    assert "pessimistic" in result.output  # the protocol card
+    summary = json.loads((out / "summary.json").read_text())
+    for model in ("markov", "pop"):
+        assert set(summary["models"][model]) >= {"HR@5", "HR@10", "NDCG@5", "NDCG@10"}
+    comp = summary["comparisons"]["NDCG@10"]
+    assert comp["reference"] == "markov"
+    assert comp["results"]["pop"]["significant"] is True
+    assert summary["models"]["markov"]["NDCG@10"] > summary["models"]["pop"]["NDCG@10"]
+    for name in ("table.md", "table.tex", "table.csv", "table.json", "manifest.json"):
+        assert (out / name).stat().st_size > 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["environment"]["torch"] and manifest["settings"]["seeds"] == [0, 1]
+    cell = json.loads((out / "cells/synthetic/markov/seed-1/cell.json").read_text())
+    assert cell["users"] == 300 and cell["config"]["order"] == 1
+    with np.load(out / "cells/synthetic/markov/seed-1/ranks.npz") as z:
+        ranks = z["ranks"]
+    # the stored ranks reproduce the stored metric
+    assert cell["test"]["HR@10"] == pytest.approx(float(np.mean(ranks <= 10)))
+
+
+def test_table_rerenders_every_format(runner, tmp_path):
+    out = tmp_path / "res"
+    run_ok(runner, ["run", "--models", "markov,pop", "--dataset", "synthetic", *SMALL, "--output", str(out)])
+    md = run_ok(runner, ["table", str(out), "--format", "markdown"]).output
+    assert md.lstrip().startswith("| Model")
+    tex = run_ok(runner, ["table", str(out), "--format", "latex", "--test", "wilcoxon"]).output
+    assert "\\toprule" in tex and "Wilcoxon" in tex and tex.count("{") == tex.count("}")
+    csv = run_ok(runner, ["table", str(out), "--format", "csv", "--metrics", "HR@10,MRR"]).output
+    assert "MRR" in csv and "HR@10" in csv
+    js = json.loads(run_ok(runner, ["table", str(out), "--format", "json", "--reference", "pop"]).output)
+    assert js
+
+
+def test_rerun_skips_completed_cells(runner, tmp_path):
+    out = tmp_path / "res"
+    args = ["run", "--models", "pop", "--dataset", "synthetic", *SMALL, "--output", str(out)]
+    run_ok(runner, args)
+    first = (out / "cells/synthetic/pop/seed-0/cell.json").read_text()
+    again = run_ok(runner, args)
+    assert "already complete" in again.output
+    assert (out / "cells/synthetic/pop/seed-0/cell.json").read_text() == first
+    # a changed config is a different cell: it is recomputed, not skipped
+    changed = run_ok(runner, ["run", "--models", "markov", "--dataset", "synthetic", *SMALL, "--output", str(out),
+                              "--set", "markov.alpha=0.5"])
+    assert "already complete" not in changed.output
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["run", "--models", "nosuchmodel", "--dataset", "synthetic"], "unknown model 'nosuchmodel'"),
+        (["run", "--models", "pop", "--dataset", "no/such/file.csv"], "no/such/file.csv"),
+        (["run", "--models", "pop", "--dataset", "synthetic", "--k", "5000", *SMALL], "larger than"),
+        (["run", "--models", "markov", "--dataset", "synthetic", "--set", "markov.nope=1", *SMALL], "valid keys"),
+        (["run", "--models", "markov", "--dataset", "synthetic", "--set", "oops", *SMALL], "MODEL.PARAM=VALUE"),
+        (["run", "--models", "pop", "--dataset", "synthetic", "--synthetic", "bogus=1"], "bogus"),
+        (["table", "/no/such/results"], "does not exist"),
+    ],
+)
+def test_user_errors_are_one_line(runner, tmp_path, args, needle):
+    result = runner.invoke(app, [*args, *(["--output", str(tmp_path / "o")] if args[0] == "run" else [])])
+    assert result.exit_code == 2, result.output
+    assert needle in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+def test_debug_shows_traceback(runner):
+    result = runner.invoke(app, ["--debug", "run", "--models", "nosuchmodel", "--dataset", "synthetic"])
+    assert result.exit_code != 0 and result.exception is not None
+
+
+def test_models_and_datasets_listings(runner):
+    models = run_ok(runner, ["models"]).output
+    for name in ("pop", "markov"):
+        assert name in models
+    assert "alpha" in run_ok(runner, ["models", "markov"]).output
+    assert "ml-1m" in run_ok(runner, ["datasets"]).output
+
+
+def test_prepare_prints_statistics(runner):
+    result = run_ok(runner, ["prepare", "synthetic", *SMALL])
+    assert "300" in result.output
+
+
+def test_sampled_protocol_runs(runner, tmp_path):
+    out = tmp_path / "res"
+    run_ok(runner, ["run", "--models", "pop,markov", "--dataset", "synthetic", *SMALL,
+                    "--synthetic", "n_items=400", "--protocol", "sampled-pop-100", "--k", "10", "--output", str(out)])
+    cell = json.loads((out / "cells/synthetic/pop/seed-0/cell.json").read_text())
+    with np.load(out / "cells/synthetic/pop/seed-0/ranks.npz") as z:
+        assert z["ranks"].max() <= 101
+    assert cell["protocol"] == "sampled-pop-100"
+    assert "sampled-pop-100" in (out / "table.md").read_text()
+
+
+def test_local_file_end_to_end(runner, tmp_path, rng):
+    lines = ["user_id,item_id,timestamp"]
+    for u in range(60):
+        start = int(rng.integers(0, 20))
+        for t in range(8):
+            lines.append(f"u{u},item{(start + t) % 20},{1000 + t}")
+    path = tmp_path / "log.csv"
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "res"
+    result = run_ok(runner, ["run", "--models", "markov,pop", "--dataset", str(path), "--output", str(out), "--k", "5"])
+    assert "log.csv" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["models"]["markov"]["HR@5"] == pytest.approx(1.0)

@@ -1,0 +1,140 @@
+"""Runner behaviour that the CLI tests cannot reach: interruption, resume, experiment files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from seqrec_bench import registry
+from seqrec_bench.experiment import ExperimentError, load_experiment, parse_experiment
+from seqrec_bench.models import PopularityModel
+from seqrec_bench.results import ResultsDir
+from seqrec_bench.runner import DatasetSpec, ModelSpec, RunConfig, parse_set_options, run_experiment
+
+SMALL = {"synthetic": {"n_users": 200, "n_items": 60, "mean_length": 10}}
+
+
+class Crashing(PopularityModel):
+    """Fails on a chosen seed, like a run killed in the middle of a grid."""
+
+    name = "pop"
+    crash_on: set[int] = set()
+    fits: list[int] = []
+
+    def _fit(self, train, validator):
+        Crashing.fits.append(self.seed)
+        if self.seed in Crashing.crash_on:
+            raise KeyboardInterrupt
+        super()._fit(train, validator)
+
+
+@pytest.fixture
+def quiet(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEQBENCH_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("SEQBENCH_PROGRESS", "0")
+    from rich.console import Console
+
+    return Console(file=open("/dev/null", "w")), Console(file=open("/dev/null", "w"))
+
+
+def test_interrupted_run_resumes_where_it_stopped(quiet, tmp_path, monkeypatch):
+    real = registry.get_model_class
+    monkeypatch.setattr(registry, "get_model_class", lambda n: Crashing if n == "pop" else real(n))
+    out = tmp_path / "grid"
+    cfg = RunConfig(
+        datasets=[DatasetSpec("synthetic", options=SMALL)],
+        models=[ModelSpec("pop", "pop")],
+        seeds=[0, 1, 2],
+        output=out,
+    )
+    Crashing.crash_on, Crashing.fits = {1}, []
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, *quiet)
+    done = sorted(k.seed for k, _ in ResultsDir(out).iter_cells())
+    assert done == [0]  # seed 0 finished; seed 1 left nothing behind
+    assert not list(out.rglob("*.tmp"))
+    Crashing.crash_on, Crashing.fits = set(), []
+    run_experiment(cfg, *quiet)
+    assert Crashing.fits == [1, 2]  # only what was missing ran
+    assert sorted(k.seed for k, _ in ResultsDir(out).iter_cells()) == [0, 1, 2]
+    Crashing.fits = []
+    run_experiment(cfg, *quiet)
+    assert Crashing.fits == []  # a full rerun trains nothing
+
+
+def test_failure_before_any_cell_leaves_no_folder(quiet, tmp_path):
+    cfg = RunConfig(datasets=[DatasetSpec("synthetic", options={"synthetic": {"n_users": 0}})],
+                    models=[ModelSpec("pop", "pop")], output=tmp_path / "x")
+    with pytest.raises(ValueError):
+        run_experiment(cfg, *quiet)
+    assert not (tmp_path / "x").exists()
+
+
+def test_parse_set_options():
+    assert parse_set_options(["transformer.lr=1e-3", "gru.hidden=8", "gru.dropout=0.1"]) == {
+        "transformer": {"lr": "1e-3"},
+        "gru": {"hidden": "8", "dropout": "0.1"},
+    }
+    with pytest.raises(ValueError):
+        parse_set_options(["lr=1"])
+
+
+def test_experiment_file(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "log.csv").write_text("user,item,timestamp\n")
+    path = tmp_path / "exp.toml"
+    path.write_text(
+        """
+seeds = [0, 1]
+k = [10]
+output = "out"
+[stats]
+correction = "bh"
+[[datasets]]
+source = "data/log.csv"
+label = "Log"
+[[datasets]]
+source = "synthetic"
+synthetic = { n_users = 100 }
+[models.markov]
+[models.markov-2]
+model = "markov"
+order = 2
+"""
+    )
+    cfg = load_experiment(path)
+    assert [m.label for m in cfg.models] == ["markov", "markov-2"]
+    assert cfg.models[1].model == "markov" and cfg.models[1].overrides == {"order": 2}
+    assert cfg.datasets[0].source == str(tmp_path / "data" / "log.csv")  # relative to the file
+    assert cfg.datasets[1].options == {"synthetic": {"n_users": 100}}
+    assert cfg.seeds == [0, 1] and cfg.ks == [10] and cfg.correction == "bh"
+    assert cfg.output == tmp_path / "out"
+
+
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("seedz = [1]\n[[datasets]]\nsource='synthetic'\n[models.pop]\n", "unknown key(s) seedz"),
+        ("[[datasets]]\nsource='synthetic'\nfoo=1\n[models.pop]\n", "valid keys"),
+        ("[models.pop]\n", "[[datasets]]"),
+        ("[[datasets]]\nsource='synthetic'\n", "[models.NAME]"),
+        ("[[datasets]]\nsource='synthetic'\n[models.pop]\n[stats]\ntest='z'\n", "ttest"),
+        ("this is = not toml [", "invalid TOML"),
+    ],
+)
+def test_experiment_file_errors(tmp_path, text, needle):
+    path = tmp_path / "e.toml"
+    path.write_text(text)
+    with pytest.raises(ExperimentError, match=None) as info:
+        load_experiment(path)
+    assert needle in str(info.value)
+
+
+def test_unknown_model_config_key_in_experiment_is_rejected(quiet, tmp_path):
+    cfg = parse_experiment(
+        {"datasets": [{"source": "synthetic", **SMALL}], "models": {"pop": {"nope": 1}}, "output": str(tmp_path / "o")}
+    )
+    with pytest.raises(ValueError, match="unknown"):
+        run_experiment(cfg, *quiet)
+    assert not (tmp_path / "o").exists()
