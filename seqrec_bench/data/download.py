@@ -82,6 +82,8 @@ def download(
         with atomic_path(dest) as tmp:
             try:
                 response = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 (http/https)
+            except urllib.error.HTTPError as exc:
+                raise DownloadFailed(f"HTTP {exc.code} {exc.reason}") from exc
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 reason = getattr(exc, "reason", None) or exc
                 raise DownloadFailed(str(reason)) from exc
@@ -138,9 +140,14 @@ def safe_extract(archive: Path, target: Path, folder: str) -> Path:
             try:
                 zf.extractall(scratch)
                 source = scratch / folder if (scratch / folder).is_dir() else scratch
-                if target.exists():
+                if target.exists():  # an incomplete earlier extraction
                     shutil.rmtree(target)
-                os.replace(source, target)
+                try:
+                    os.replace(source, target)
+                except OSError:
+                    if not target.is_dir():
+                        raise
+                    # another process extracted the same archive meanwhile: keep theirs
             finally:
                 if scratch.exists():
                     shutil.rmtree(scratch)

@@ -58,6 +58,47 @@ def _vocab_array(values: np.ndarray | pd.Index) -> np.ndarray:
     return arr.astype(str)
 
 
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes ``0..k-1`` and the sorted unique values, so that ``uniques[codes] == values``.
+
+    Integer ids in a compact range (MovieLens, most logs) are ranked through a presence table
+    in O(n), about ten times faster than hashing; other ids are hashed without sorting and only
+    the unique values are sorted afterwards.
+    """
+    if values.dtype.kind in "iu" and len(values):
+        low, high = int(values.min()), int(values.max())
+        if high - low <= 4 * len(values) + (1 << 20):
+            present = np.zeros(high - low + 1, dtype=bool)
+            present[values - low] = True
+            rank = np.cumsum(present) - 1
+            return rank[values - low], np.flatnonzero(present) + low
+    codes, uniques = pd.factorize(values, sort=False)
+    uniques = np.asarray(uniques)
+    order = np.argsort(uniques, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[codes], uniques[order]
+
+
+def _time_order(users: np.ndarray, timestamps: np.ndarray, n_users: int) -> np.ndarray:
+    """Indices that sort records by (user, timestamp), stably (ties keep their order).
+
+    One stable sort of a combined integer key ``user * span + time`` is about twice as fast as
+    ``np.lexsort`` on two keys; timestamps that are not integers are ranked first.
+    """
+    if timestamps.dtype.kind not in "iu":
+        _, timestamps = np.unique(timestamps, return_inverse=True)
+    low = int(timestamps.min())
+    span = int(timestamps.max()) - low + 1
+    if n_users * span >= 2**62:  # the key would overflow: rank the timestamps instead
+        _, timestamps = np.unique(timestamps, return_inverse=True)
+        low, span = 0, int(timestamps.max()) + 1
+        if n_users * span >= 2**62:
+            return np.lexsort((timestamps, users))
+    key = users * span + (timestamps.astype(np.int64) - low)
+    return np.argsort(key, kind="stable")
+
+
 def _n_present(codes: np.ndarray, size: int) -> int:
     return int(np.count_nonzero(np.bincount(codes, minlength=size)))
 
@@ -100,8 +141,8 @@ def preprocess_interactions(
         "users_dropped_kcore": 0,
         "users_dropped_short": 0,
     }
-    user_codes, user_values = pd.factorize(records.users, sort=True)
-    item_codes, item_values = pd.factorize(records.items, sort=True)
+    user_codes, user_values = _factorize(records.users)
+    item_codes, item_values = _factorize(records.items)
     n_users_raw, n_items_raw = len(user_values), len(item_values)
     counts["raw_users"], counts["raw_items"] = n_users_raw, n_items_raw
 
@@ -164,8 +205,8 @@ def preprocess_interactions(
     timestamps = None
     if records.timestamps is not None:
         ts = records.timestamps[keep]
-        # lexsort is stable, and ``keep`` is in file order, so ties keep the file order
-        order = np.lexsort((ts, users))
+        # a stable sort, and ``keep`` is in file order, so ties keep the file order
+        order = _time_order(users, ts, n_users)
         timestamps = ts[order]
     else:
         order = np.argsort(users, kind="stable")

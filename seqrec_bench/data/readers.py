@@ -204,8 +204,9 @@ def _has_header(rows: list[list[str]], columns: Mapping | None) -> bool:
 def detect_format(path: str | Path) -> str:
     """Guess whether ``path`` holds interaction records or per-user sequences.
 
-    Records use a fixed number of fields per line (or have a header, or use ``,``/``;``/``::``);
-    sequences files have one line per user whose number of fields varies. A blank-separated file
+    Records use a fixed number of fields per line (or have a header, or use ``,``/``;``/``::``,
+    or repeat a user in the first field); sequences files have one line per user whose number of
+    fields varies. A blank-separated file
     whose lines all have the same number of fields is only taken for records when its last column
     looks like unix timestamps; anything else is ambiguous.
 
@@ -223,10 +224,17 @@ def detect_format(path: str | Path) -> str:
     rows = [_split(line, sep) for line in lines]
     if sep in ("::", ",", ";") or any(_role_of_header(f) for f in rows[0]):
         return "interactions"
-    counts = {len(r) for r in rows}
-    if len(counts) > 1:
+    counts = [len(r) for r in rows]
+    n_fields = max(set(counts), key=counts.count)
+    if len(set(counts)) > 1:
+        # records with a stray malformed line still look like records (the reader then reports
+        # that line); a first field that repeats means records too, as a user has one line in a
+        # sequences file
+        firsts = [r[0] for r in rows]
+        mostly_fixed = n_fields in (3, 4) and counts.count(n_fields) >= 0.9 * len(counts)
+        if mostly_fixed or len(set(firsts)) < len(firsts):
+            return "interactions"
         return "sequences"
-    (n_fields,) = counts
     if sep == "\t" and n_fields >= 3:
         return "interactions"
     last = [r[-1] for r in rows]
@@ -414,8 +422,10 @@ def read_interactions(path: str | Path, columns: Mapping | None = None) -> Inter
         frame = pd.read_csv(
             path,
             sep=pd_sep,
-            header=None,
-            skiprows=[sample[0][0] - 1] if header else None,
+            # header=0 reads the first non-blank line as the header; names are ignored (columns
+            # are taken by position) and a skiprows list would make parsing twice as slow
+            header=0 if header else None,
+            index_col=False,
             engine="c",
             encoding="utf-8-sig",
             encoding_errors="replace",
