@@ -61,6 +61,43 @@ def test_permutation_equals_scipy_for_the_same_seed(pair):
     assert result.name == "paired permutation test"
 
 
+def _scipy_permutation(a, b, **kwargs):
+    return stats.permutation_test(
+        (a, b), lambda x, y, axis: np.mean(x - y, axis=axis), permutation_type="samples", **kwargs
+    )
+
+
+def test_permutation_with_tied_users_equals_scipy_exactly():
+    # 12 users, 2**12 = 4096 swaps: scipy enumerates them all on the full vectors; we leave
+    # out the 6 users with a == b (2**6 swaps) and must get the very same exact p-value.
+    a = np.array([1, 1, 0, 1, 0, 1, 1, 0, 1, 1, 0.5, 0.2])
+    b = np.array([1, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0.5, 0.3])
+    result = permutation_test(a, b)
+    assert result.pvalue == pytest.approx(_scipy_permutation(a, b).pvalue)
+    assert result.statistic == pytest.approx(np.mean(a - b))
+
+
+def test_permutation_with_many_tied_users_matches_scipy(rng):
+    # HR-like: most users are hit or missed by both models.
+    a = (rng.random(400) < 0.3).astype(float)
+    b = np.where(rng.random(400) < 0.8, a, 1.0 - a)
+    differ = a != b
+    result = permutation_test(a, b, n_resamples=3000, seed=4)
+    # same draws as scipy on the users that differ ...
+    subset = _scipy_permutation(
+        a[differ], b[differ], n_resamples=3000, rng=np.random.default_rng(4)
+    )
+    assert result.pvalue == subset.pvalue
+    # ... and the same distribution as scipy on every user (up to Monte Carlo error)
+    full = _scipy_permutation(a, b, n_resamples=3000, rng=np.random.default_rng(4))
+    assert result.pvalue == pytest.approx(full.pvalue, abs=0.05)
+
+
+def test_permutation_with_a_single_differing_user_is_exact():
+    a, b = np.array([1.0, 0.0, 0.0]), np.zeros(3)
+    assert permutation_test(a, b).pvalue == 1.0 == _scipy_permutation(a, b).pvalue
+
+
 def test_permutation_is_reproducible_and_seed_dependent(pair):
     a, b = pair
     b = b + 0.02  # a p-value away from 0 so that different seeds can show
