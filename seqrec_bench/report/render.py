@@ -292,7 +292,10 @@ def render_rich(report: Report, transpose: bool = False) -> Group:
         return {"sig": SIGNIFICANT, "ref": REFERENCE}.get(cell.marker or "", "")
 
     def text(cell: GridCell) -> Text:
-        out = Text(value(cell), style={1: "bold", 2: "underline"}.get(cell.place or 0, ""))
+        # Styled as a span, not as the Text's base style: the marker and the padding rich adds
+        # when justifying must stay plain.
+        out = Text()
+        out.append(value(cell), style={1: "bold", 2: "underline"}.get(cell.place or 0))
         out.append(marker(cell))
         if cell.ci:
             # On its own line: the interval is secondary and would double the column width.

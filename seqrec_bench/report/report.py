@@ -358,7 +358,9 @@ class Report:
                             pvalue_adj=float(adjusted[i]),
                             significant=bool(adjusted[i] < alpha),
                             rel_diff_pct=(
-                                100.0 * (means[m] - means[ref]) / means[ref] if means[ref] else None
+                                # m / ref - 1 rather than (m - ref) / ref: exact -100.0
+                                # for a zero mean, exact -25.0 for 0.75 vs 1.0
+                                100.0 * (means[m] / means[ref] - 1.0) if means[ref] else None
                             ),
                         )
                         if bootstrap:
@@ -683,8 +685,10 @@ def _improvement(
         raise ValueError(f"improvement_of={model!r} needs another model on dataset {d!r}")
     over = _best(others, higher)
     base = others[over]
-    gain = means[model] - base if higher else base - means[model]
-    return Improvement(d, label, model, over, 100.0 * gain / abs(base) if base else None)
+    if not base:
+        return Improvement(d, label, model, over, None)
+    ratio = means[model] / base
+    return Improvement(d, label, model, over, 100.0 * (ratio - 1.0 if higher else 1.0 - ratio))
 
 
 def _check_extra_columns(

@@ -1,0 +1,299 @@
+"""Every rendering against small golden text, plus escaping, transpose and dataset groups."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import numpy as np
+from rich.console import Console, Group
+
+from seqrec_bench.report import Report, escape_latex, escape_markdown
+
+METRICS = ["HR@10", "NDCG@10"]
+EXTRA = {"ml-1m": {"SASRec": {"train s": 12.5, "params": 120000.0}, "GRU4Rec": {"train s": 3.25}}}
+
+
+def rich_text(renderable, width: int = 100) -> str:
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, color_system=None).print(renderable)
+    # rich pads lines to the table width; trailing spaces are not part of the layout
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+
+
+def balanced(tex: str) -> bool:
+    depth = 0
+    for ch in re.sub(r"\\[{}]", "", tex):
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+RICH_SINGLE = """\
+             ml-1m
+
+  Model       HR@10   NDCG@10
+ ─────────────────────────────
+  SASRec    1.0000▲   0.8452▲
+  GRU4Rec    0.7500    0.4705
+  Pop       0.0000†   0.0000†
+
+split: leave-one-out
+test: paired t-test over users, two-sided, each model vs. the reference
+correction: Holm, across the models of each dataset and metric column
+alpha: 0.05
+provenance: seqrec_bench 0.1.0
+† differs from the reference (▲) at Holm-adjusted p < 0.05 (paired t-test; users: ml-1m 8).
+"""
+
+
+def test_rich_single_dataset(ranks):
+    report = Report.from_ranks(
+        ranks, metrics=METRICS, card={"split": "leave-one-out"}, provenance="seqrec_bench 0.1.0"
+    )
+    assert isinstance(report.to_rich(), Group)
+    assert rich_text(report.to_rich()) == RICH_SINGLE
+    assert rich_text(report) == RICH_SINGLE  # a Report is itself a rich renderable
+
+
+def test_print_goes_to_the_given_console(ranks):
+    report = Report.from_ranks(ranks, metrics=METRICS, card={"split": "leave-one-out"})
+    buffer = io.StringIO()
+    report.print(Console(file=buffer, width=100, color_system=None))
+    assert "SASRec    1.0000▲" in buffer.getvalue()
+
+
+def test_rich_styles_best_and_second(ranks):
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=100, force_terminal=True, color_system="standard")
+    console.print(Report.from_ranks(ranks, metrics=["HR@10"]).to_rich())
+    out = buffer.getvalue()
+    assert "\x1b[1m1.0000\x1b[0m▲" in out  # bold best, marker unstyled
+    assert "\x1b[4m0.7500\x1b[0m" in out  # underlined second
+
+
+RICH_MULTI = """\
+
+  Model     ml-1m · HR@10   ml-1m · NDCG@10   ml-1m · train s   ml-1m · params   beauty · HR@10   beauty · NDCG@10
+ ──────────────────────────────────────────────────────────────────────────────────────────────────────────────────
+  SASRec          1.0000▲           0.8452▲             12.50          120,000           0.6000            0.3712†
+  GRU4Rec          0.7500            0.4705              3.25                –          1.0000▲            0.7126▲
+  Pop             0.0000†           0.0000†                 –                –                –                  –
+
+test: paired t-test over users, two-sided, each model vs. the reference
+correction: Holm, across the models of each dataset and metric column
+alpha: 0.05
+† differs from the reference (▲) at Holm-adjusted p < 0.05 (paired t-test; users: ml-1m 8, beauty 5).
+"""
+
+
+def test_rich_multi_dataset_groups_and_extra_columns(two_datasets):
+    report = Report.from_ranks(two_datasets, metrics=METRICS, extra_columns=EXTRA)
+    assert rich_text(report.to_rich(), width=140) == RICH_MULTI
+
+
+MARKDOWN_SEEDS = """\
+| Model | HR@10 | NDCG@10 |
+| :--- | ---: | ---: |
+| SASRec | **0.9375 ± 0.0884**▲ | **0.7784 ± 0.0945**▲ |
+| GRU4Rec | <u>0.7500 ± 0.0000</u> | <u>0.4739 ± 0.0049</u>† |
+| Pop | 0.0000† | 0.0000† |
+| Improv. of SASRec (%) | +25.00 | +64.25 |
+
+Mean ± std over seeds. † differs from the reference (▲) at Holm-adjusted p < 0.05 (paired t-test; users: ml-1m 8).
+
+- test: paired t-test over users, two-sided, each model vs. the reference
+- correction: Holm, across the models of each dataset and metric column
+- alpha: 0.05
+"""
+
+MARKDOWN_SEEDS_T = """\
+| Metric | SASRec | GRU4Rec | Pop | Improv. of SASRec (%) |
+| :--- | ---: | ---: | ---: | ---: |
+| HR@10 | **0.9375 ± 0.0884**▲ | <u>0.7500 ± 0.0000</u> | 0.0000† | +25.00 |
+| NDCG@10 | **0.7784 ± 0.0945**▲ | <u>0.4739 ± 0.0049</u>† | 0.0000† | +64.25 |
+"""
+
+
+def test_markdown_with_seeds_improvement_and_transpose(seeded_ranks):
+    report = Report.from_ranks(seeded_ranks, metrics=METRICS, improvement_of="SASRec")
+    assert report.to_markdown() == MARKDOWN_SEEDS
+    transposed = report.to_markdown(transpose=True)
+    assert transposed.startswith(MARKDOWN_SEEDS_T)
+    assert transposed.endswith(
+        MARKDOWN_SEEDS.split("| Improv. of SASRec (%) | +25.00 | +64.25 |\n")[1]
+    )
+
+
+def test_transpose_default_comes_from_the_report(seeded_ranks):
+    report = Report.from_ranks(
+        seeded_ranks, metrics=METRICS, improvement_of="SASRec", transpose=True
+    )
+    assert report.to_markdown().startswith(MARKDOWN_SEEDS_T)
+    assert report.to_markdown(transpose=False) == MARKDOWN_SEEDS
+
+
+def test_markdown_multi_dataset_headers_and_missing_cells(two_datasets):
+    lines = Report.from_ranks(two_datasets, metrics=METRICS).to_markdown().splitlines()
+    assert lines[0] == (
+        "| Model | ml-1m · HR@10 | ml-1m · NDCG@10 | beauty · HR@10 | beauty · NDCG@10 |"
+    )
+    assert lines[4] == "| Pop | 0.0000† | 0.0000† | – | – |"
+    transposed = Report.from_ranks(two_datasets, metrics=METRICS).to_markdown(transpose=True)
+    assert "| beauty · NDCG@10 | <u>0.3712</u>† | **0.7126**▲ | – |" in transposed
+
+
+LATEX_SINGLE = r"""% seqrec_bench table; needs \usepackage{booktabs} and \usepackage{amssymb}
+\begin{table}[t]
+\centering
+\caption{Results on ML-1M. $^{\dagger}$ differs from the reference ($^{\blacktriangle}$) at Holm-adjusted $p < 0.05$ (paired t-test; users: ml-1m 8).}
+\label{tab:main}
+\begin{tabular}{lcc}
+\toprule
+Model & HR@10 & NDCG@10 \\
+\midrule
+SASRec & \textbf{1.0000}$^{\blacktriangle}$ & \textbf{0.8452}$^{\blacktriangle}$ \\
+GRU4Rec & \underline{0.7500} & \underline{0.4705} \\
+Pop & 0.0000$^{\dagger}$ & 0.0000$^{\dagger}$ \\
+\bottomrule
+\end{tabular}
+\end{table}
+% test: paired t-test over users, two-sided, each model vs. the reference
+% correction: Holm, across the models of each dataset and metric column
+% alpha: 0.05
+"""
+
+
+def test_latex_single_dataset(ranks):
+    tex = Report.from_ranks(ranks, metrics=METRICS).to_latex(
+        caption="Results on ML-1M.", label="tab:main"
+    )
+    assert tex == LATEX_SINGLE
+    assert balanced(tex)
+
+
+LATEX_MULTI_BODY = r"""\begin{tabular}{lcccccc}
+\toprule
+ & \multicolumn{4}{c}{ml-1m} & \multicolumn{2}{c}{beauty} \\
+\cmidrule(lr){2-5} \cmidrule(lr){6-7}
+Model & HR@10 & NDCG@10 & train s & params & HR@10 & NDCG@10 \\
+\midrule
+SASRec & \textbf{1.0000}$^{\blacktriangle}$ & \textbf{0.8452}$^{\blacktriangle}$ & 12.50 & 120,000 & \underline{0.6000} & \underline{0.3712}$^{\dagger}$ \\
+GRU4Rec & \underline{0.7500} & \underline{0.4705} & 3.25 & -- & \textbf{1.0000}$^{\blacktriangle}$ & \textbf{0.7126}$^{\blacktriangle}$ \\
+Pop & 0.0000$^{\dagger}$ & 0.0000$^{\dagger}$ & -- & -- & -- & -- \\
+\bottomrule
+\end{tabular}
+"""
+
+LATEX_MULTI_T_BODY = r"""\begin{tabular}{lccc}
+\toprule
+Metric & SASRec & GRU4Rec & Pop \\
+\midrule
+\multicolumn{4}{l}{\textit{ml-1m}} \\
+HR@10 & \textbf{1.0000}$^{\blacktriangle}$ & \underline{0.7500} & 0.0000$^{\dagger}$ \\
+NDCG@10 & \textbf{0.8452}$^{\blacktriangle}$ & \underline{0.4705} & 0.0000$^{\dagger}$ \\
+train s & 12.50 & 3.25 & -- \\
+params & 120,000 & -- & -- \\
+\midrule
+\multicolumn{4}{l}{\textit{beauty}} \\
+HR@10 & \underline{0.6000} & \textbf{1.0000}$^{\blacktriangle}$ & -- \\
+NDCG@10 & \underline{0.3712}$^{\dagger}$ & \textbf{0.7126}$^{\blacktriangle}$ & -- \\
+\bottomrule
+\end{tabular}
+"""
+
+
+def test_latex_multi_dataset_groups(two_datasets):
+    report = Report.from_ranks(two_datasets, metrics=METRICS, extra_columns=EXTRA)
+    tex = report.to_latex()
+    assert LATEX_MULTI_BODY in tex
+    assert "(paired t-test; users: ml-1m 8, beauty 5).}" in tex
+    assert balanced(tex)
+    tex_t = report.to_latex(transpose=True)
+    assert LATEX_MULTI_T_BODY in tex_t
+    assert balanced(tex_t)
+
+
+def test_latex_seeds_ci_and_improvement(seeded_ranks):
+    report = Report.from_ranks(
+        seeded_ranks, metrics=["HR@10"], improvement_of="GRU4Rec", bootstrap=True
+    )
+    tex = report.to_latex()
+    assert r"\textbf{0.9375 $\pm$ 0.0884}$^{\blacktriangle}$ \\" in tex
+    cell = report.cell("Pop", "HR@10")
+    assert f"{{\\scriptsize $[{cell.ci_low:+.4f}, {cell.ci_high:+.4f}]$}}" in tex
+    assert "\\midrule\nImprov. of GRU4Rec (\\%) & $-20.00$ \\\\" in tex
+    assert tex.count(r"\midrule") == 2
+    assert "Mean $\\pm$ std over seeds." in tex and "95\\% bootstrap CI" in tex
+    assert balanced(tex)
+
+
+NASTY = "A_b & 50% #1 $x$ {y} ~z^ \\q"
+
+
+def test_latex_escapes_names_and_keeps_braces_balanced():
+    ranks = {
+        NASTY: {
+            NASTY: [np.array([1, 2, 30])],
+            "ok": [np.array([5, 40, 50])],
+        },
+        "d_2": {NASTY: [np.array([1, 1])], "ok": [np.array([2, 3])]},
+    }
+    report = Report.from_ranks(
+        ranks, metrics=["HR@10"], improvement_of=NASTY, card={"note": "multi\nline"}
+    )
+    escaped = r"A\_b \& 50\% \#1 \$x\$ \{y\} \textasciitilde{}z\textasciicircum{} \textbackslash{}q"
+    assert escape_latex(NASTY) == escaped
+    for transpose in (False, True):
+        tex = report.to_latex(transpose=transpose)
+        assert balanced(tex)
+        assert NASTY not in tex
+        assert escaped in tex
+        assert "d\\_2" in tex
+    assert f"\\multicolumn{{1}}{{c}}{{{escaped}}}" in report.to_latex()
+    assert "% note: multi line" in report.to_latex()
+
+
+def test_markdown_escapes_table_syntax():
+    assert escape_markdown("a|b_c*d") == r"a\|b\_c\*d"
+    ranks = {"d": {"x|y": [np.array([1, 2])], "z": [np.array([3, 30])]}}
+    md = Report.from_ranks(ranks, metrics=["HR@10"]).to_markdown()
+    assert "| x\\|y | **1.0000**▲ |" in md
+
+
+CSV_GOLDEN = """\
+dataset,model,metric,mean,std,n_seeds,pvalue,pvalue_adj,significant,reference,rel_diff_pct,ci_low,ci_high
+ml-1m,SASRec,HR@10,1.0,,1,,,,SASRec,0.0,,
+ml-1m,SASRec,MRR@10,0.7916666666666666,,1,,,,SASRec,0.0,,
+ml-1m,GRU4Rec,HR@10,0.75,,1,0.5,0.5,false,SASRec,-25.0,,
+ml-1m,GRU4Rec,MRR@10,0.384375,,1,0.1171875,0.1171875,false,SASRec,-51.447368421052616,,
+ml-1m,Pop,HR@10,0.0,,1,0.0078125,0.015625,true,SASRec,-100.0,,
+ml-1m,Pop,MRR@10,0.0,,1,0.0078125,0.015625,true,SASRec,-100.0,,
+"""
+
+
+def test_csv_golden(ranks):
+    # The permutation test is exact here (2**8 swaps), so every number is reproducible to the
+    # last digit: p = k / 256, means of HR and MRR are exact sums of fractions.
+    report = Report.from_ranks(ranks, metrics=["HR@10", "MRR@10"], test="permutation")
+    assert report.to_csv() == CSV_GOLDEN
+
+
+def test_csv_is_tidy_and_carries_extras_and_cis(two_datasets):
+    report = Report.from_ranks(two_datasets, metrics=METRICS, extra_columns=EXTRA, bootstrap=True)
+    rows = list(csv.DictReader(io.StringIO(report.to_csv())))
+    metric_rows = [r for r in rows if r["metric"] in METRICS]
+    assert len(metric_rows) == 10  # 3 models x 2 metrics on ml-1m, 2 x 2 on beauty
+    beauty_sas = next(
+        r for r in rows if (r["dataset"], r["model"], r["metric"]) == ("beauty", "SASRec", "HR@10")
+    )
+    assert beauty_sas["reference"] == "GRU4Rec"
+    assert float(beauty_sas["ci_low"]) <= float(beauty_sas["ci_high"])
+    extras = [(r["model"], r["metric"], r["mean"]) for r in rows if r["metric"] not in METRICS]
+    assert extras == [
+        ("SASRec", "train s", "12.5"),
+        ("SASRec", "params", "120000.0"),
+        ("GRU4Rec", "train s", "3.25"),
+    ]
