@@ -68,7 +68,7 @@ def test_markov_selects_backoff_on_validation(cycle_sequences):
     split = LeaveOneOutSplit.from_sequences(cycle_sequences)
     validator = Evaluator(split.valid_inputs, split.valid_targets, metrics=["NDCG@10"])
     model = MarkovModel().fit(split.train, seed=0, validator=validator)
-    assert model.best_epoch is not None and len(model.history) == 5
+    assert model.best_epoch is not None and len(model.history) == 6
     test = Evaluator(split.test_inputs, split.test_targets(), metrics=["NDCG@10"])
     pop = PopularityModel().fit(split.train, seed=0)
     assert test.evaluate(model).metrics["NDCG@10"] > 0.9
