@@ -130,12 +130,10 @@ class Grid:
 # ---------------------------------------------------------------------- grid
 
 
-def _format_extra(value: float) -> str:
+def _format_extra(value: float, integral: bool) -> str:
     if not math.isfinite(value):
         return MISSING
-    if float(value).is_integer():
-        return f"{value:,.0f}"
-    return f"{value:,.2f}"
+    return f"{value:,.0f}" if integral else f"{value:,.2f}"
 
 
 def _improvement_label(report: Report) -> str:
@@ -164,8 +162,15 @@ def _improvement_cell(report: Report, dataset: str, metric: str) -> GridCell:
 
 
 def _extra_cell(report: Report, dataset: str, model: str, column: str) -> GridCell:
-    value = report.extra_columns.get(dataset, {}).get(model, {}).get(column)
-    return GridCell(MISSING if value is None else _format_extra(value))
+    per_model = report.extra_columns.get(dataset, {})
+    value = per_model.get(model, {}).get(column)
+    if value is None:
+        return GridCell(MISSING)
+    # One format per column: parameter counts print as integers, timings all with 2 decimals
+    # (a timing that happens to be 0.0 must not print as "0" beside "0.01").
+    column_values = [v for cols in per_model.values() if math.isfinite(v := cols.get(column, 0.0))]
+    integral = all(float(v).is_integer() for v in column_values)
+    return GridCell(_format_extra(value, integral))
 
 
 def build_grid(report: Report, transpose: bool = False) -> Grid:

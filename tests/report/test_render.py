@@ -297,3 +297,17 @@ def test_csv_is_tidy_and_carries_extras_and_cis(two_datasets):
         ("SASRec", "params", "120000.0"),
         ("GRU4Rec", "train s", "3.25"),
     ]
+
+
+def test_extra_columns_have_one_format_per_column(ranks):
+    extra = {
+        "ml-1m": {
+            "SASRec": {"train s": 0.0, "params": 1200.0},
+            "GRU4Rec": {"train s": 0.012, "params": 30.0},
+            "Pop": {"train s": float("nan"), "params": 0.0},
+        }
+    }
+    md = Report.from_ranks(ranks, metrics=["HR@10"], extra_columns=extra).to_markdown()
+    assert "| SASRec | **1.0000**▲ | 0.00 | 1,200 |" in md
+    assert "| GRU4Rec | <u>0.7500</u> | 0.01 | 30 |" in md
+    assert "| Pop | 0.0000† | – | 0 |" in md
