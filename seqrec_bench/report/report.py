@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from seqrec_bench.evaluation.metrics import Metric, parse_metric
-from seqrec_bench.stats import CORRECTIONS, TESTS, bootstrap_ci
+from seqrec_bench.stats import CORRECTIONS, TESTS, TestResult, bootstrap_ci
 
 if TYPE_CHECKING:
     from rich.console import Console, Group
@@ -292,7 +292,7 @@ class Report:
         if not results:
             raise ValueError("no results: expected {dataset: {model: [ranks per seed]}}")
 
-        datasets = [str(d) for d in results]
+        datasets = list(results)
         models: list[str] = []
         n_users: dict[str, int] = {}
         seeds: dict[tuple[str, str], list[np.ndarray]] = {}
@@ -313,84 +313,50 @@ class Report:
                         )
             if n_users[d] == 0:
                 raise ValueError(f"dataset {d!r} has no users")
-        for name, what in ((reference, "reference"), (improvement_of, "improvement_of")):
-            if name is None:
-                continue
-            missing = (
-                [d for d in datasets if name not in results[d]]
-                if what == "reference"
-                else ([] if any(name in results[d] for d in datasets) else datasets)
+        # The reference is needed in every column; the improvement row shows "–" where its
+        # model is missing, but a model missing everywhere is surely a typo.
+        if reference is not None and any(reference not in results[d] for d in datasets):
+            missing = [d for d in datasets if reference not in results[d]]
+            raise ValueError(
+                f"reference model {reference!r} has no results on "
+                f"{', '.join(map(repr, missing))}; models: {', '.join(models)}"
             )
-            if missing:
-                raise ValueError(
-                    f"{what} model {name!r} has no results on {', '.join(map(repr, missing))}; "
-                    f"models: {', '.join(models)}"
-                )
+        if improvement_of is not None and improvement_of not in models:
+            raise ValueError(
+                f"improvement_of model {improvement_of!r} has no results; "
+                f"models: {', '.join(models)}"
+            )
+
+        if extra_columns:
+            _check_extra_columns(extra_columns, seeds)
+        clash = [k for k in (card or {}) if k in _OWN_CARD_KEYS]
+        if clash:
+            raise ValueError(f"card keys {clash} are written by the report itself")
 
         cells: dict[tuple[str, str, str], CellResult] = {}
         improvements: list[Improvement] = []
         for d in datasets:
-            present = [m for m in models if (d, m) in seeds]
+            present = {m: seeds[d, m] for m in models if (d, m) in seeds}
             for metric in parsed:
-                label, higher = metric.label, metric.higher_is_better
-                per_user: dict[str, np.ndarray] = {}
-                means: dict[str, float] = {}
-                stds: dict[str, float | None] = {}
-                for m in present:
-                    values = np.stack([metric(r) for r in seeds[d, m]])  # (seeds, users)
-                    seed_means = values.mean(axis=1)
-                    per_user[m] = values.mean(axis=0)
-                    means[m] = float(seed_means.mean())
-                    stds[m] = float(seed_means.std(ddof=1)) if len(seed_means) > 1 else None
-                ref = reference if reference is not None else _best(means, higher)
-                others = [m for m in present if m != ref]
-                raw = np.array([test_fn(per_user[m], per_user[ref]).pvalue for m in others])
-                adjusted = correct(raw)
-                places = _places(means, decimals, higher)
-                for m in present:
-                    fields: dict[str, Any] = {}
-                    if m == ref:
-                        fields["rel_diff_pct"] = 0.0
-                    else:
-                        i = others.index(m)
-                        fields.update(
-                            pvalue=float(raw[i]),
-                            pvalue_adj=float(adjusted[i]),
-                            significant=bool(adjusted[i] < alpha),
-                            rel_diff_pct=(
-                                # m / ref - 1 rather than (m - ref) / ref: exact -100.0
-                                # for a zero mean, exact -25.0 for 0.75 vs 1.0
-                                100.0 * (means[m] / means[ref] - 1.0) if means[ref] else None
-                            ),
-                        )
-                        if bootstrap:
-                            ci = bootstrap_ci(
-                                per_user[m] - per_user[ref],
-                                confidence=BOOTSTRAP_CONFIDENCE,
-                                n_resamples=BOOTSTRAP_RESAMPLES,
-                                seed=bootstrap_seed,
-                            )
-                            fields.update(ci_low=ci.low, ci_high=ci.high)
-                    cells[d, m, label] = CellResult(
-                        dataset=d,
-                        model=m,
-                        metric=label,
-                        mean=means[m],
-                        std=stds[m],
-                        n_seeds=len(seeds[d, m]),
-                        reference=ref,
-                        place=places.get(m),
-                        **fields,
-                    )
+                column, means = _column(
+                    d,
+                    metric,
+                    present,
+                    reference=reference,
+                    test_fn=test_fn,
+                    correct=correct,
+                    alpha=alpha,
+                    decimals=decimals,
+                    bootstrap_seed=bootstrap_seed if bootstrap else None,
+                )
+                cells.update({(d, c.model, c.metric): c for c in column})
                 if improvement_of is not None:
-                    improvements.append(_improvement(d, label, improvement_of, means, higher))
+                    improvements.append(
+                        _improvement(
+                            d, metric.label, improvement_of, means, metric.higher_is_better
+                        )
+                    )
 
-        if extra_columns:
-            _check_extra_columns(extra_columns, seeds)
-        if card:
-            clash = [k for k in card if k in _OWN_CARD_KEYS]
-            if clash:
-                raise ValueError(f"card keys {clash} are written by the report itself")
         return cls(
             datasets=datasets,
             models=models,
@@ -673,6 +639,71 @@ class Report:
             f"Report(datasets={list(self.datasets)}, models={list(self.models)}, "
             f"metrics={list(self.metrics)}, test={self.test!r}, correction={self.correction!r})"
         )
+
+
+def _column(
+    dataset: str,
+    metric: Metric,
+    seeds: Mapping[str, list[np.ndarray]],
+    *,
+    reference: str | None,
+    test_fn: Callable[..., TestResult],
+    correct: Callable[[np.ndarray], np.ndarray],
+    alpha: float,
+    decimals: int,
+    bootstrap_seed: int | None,
+) -> tuple[list[CellResult], dict[str, float]]:
+    """The cells of one (dataset, metric) column and the models' means (PROTOCOL §5)."""
+    higher = metric.higher_is_better
+    per_user: dict[str, np.ndarray] = {}
+    means: dict[str, float] = {}
+    stds: dict[str, float | None] = {}
+    for m, arrays in seeds.items():
+        values = np.stack([metric(r) for r in arrays])  # (seeds, users)
+        seed_means = values.mean(axis=1)
+        per_user[m] = values.mean(axis=0)
+        means[m] = float(seed_means.mean())
+        stds[m] = float(seed_means.std(ddof=1)) if len(seed_means) > 1 else None
+    ref = reference if reference is not None else _best(means, higher)
+    others = [m for m in seeds if m != ref]
+    raw = np.array([test_fn(per_user[m], per_user[ref]).pvalue for m in others])
+    adjusted = dict(zip(others, correct(raw), strict=True))
+    raw_p = dict(zip(others, raw, strict=True))
+    places = _places(means, decimals, higher)
+    cells = []
+    for m in seeds:
+        fields: dict[str, Any] = {"rel_diff_pct": 0.0}
+        if m != ref:
+            fields.update(
+                pvalue=float(raw_p[m]),
+                pvalue_adj=float(adjusted[m]),
+                significant=bool(adjusted[m] < alpha),
+                # m / ref - 1 rather than (m - ref) / ref: exactly -100.0 for a zero mean,
+                # exactly -25.0 for 0.75 vs 1.0
+                rel_diff_pct=100.0 * (means[m] / means[ref] - 1.0) if means[ref] else None,
+            )
+            if bootstrap_seed is not None:
+                ci = bootstrap_ci(
+                    per_user[m] - per_user[ref],
+                    confidence=BOOTSTRAP_CONFIDENCE,
+                    n_resamples=BOOTSTRAP_RESAMPLES,
+                    seed=bootstrap_seed,
+                )
+                fields.update(ci_low=ci.low, ci_high=ci.high)
+        cells.append(
+            CellResult(
+                dataset=dataset,
+                model=m,
+                metric=metric.label,
+                mean=means[m],
+                std=stds[m],
+                n_seeds=len(seeds[m]),
+                reference=ref,
+                place=places.get(m),
+                **fields,
+            )
+        )
+    return cells, means
 
 
 def _improvement(
