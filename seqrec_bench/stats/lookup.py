@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 __all__ = ["UnknownNameError", "Lookup"]
 
@@ -22,7 +22,7 @@ class UnknownNameError(KeyError, ValueError):
         return str(self.args[0])
 
 
-class Lookup(Mapping[str, F], Generic[F]):
+class Lookup(Mapping[str, F]):
     """A read-only, case-insensitive mapping from short names to functions.
 
     Args:
