@@ -1,0 +1,382 @@
+"""The training loop every torch model shares.
+
+:func:`train` runs mini-batch optimisation with early stopping on a validation metric and puts
+back the weights of the best epoch. A model (built-in or plugin) supplies three things: its
+``torch.nn.Module``, a loss callable that turns one batch into a scalar tensor, and a batch
+factory (usually :class:`~seqrec_bench.training.SequenceBatches`)::
+
+    class MyModel(Model):
+        name = "mymodel"
+        config_cls = MyConfig          # a frozen dataclass subclassing TrainerConfig
+
+        def _fit(self, train_seqs, validator):
+            with seeded(self.seed, self.device):   # deterministic init, no global side effect
+                self.module = MyNet(self.n_items, self.config).to(self.device)
+            batches = SequenceBatches(train_seqs, batch_size=self.config.batch_size,
+                                      max_len=self.config.max_len + 1, device=self.device)
+
+            def loss(batch):
+                hidden = self.module(batch.items[:, :-1])
+                ...
+                return full_softmax_loss(h, self.module.item_weights(), targets)
+
+            train(self, self.module, loss, batches, config=self.config, validator=validator)
+
+        def _score(self, batch):
+            ...                                    # called in eval mode, under no_grad
+
+What the loop guarantees: shuffling from a ``torch.Generator`` seeded with the run's seed and
+dropout/sampling from a forked, seeded global RNG (so the caller's RNG state is untouched and a
+fixed seed on the CPU gives identical numbers); bf16 autocast on CUDA; no host synchronisation
+inside an epoch (the loss is summed on the device and read once per epoch); a
+:class:`TrainingError` naming the model and epoch when the loss stops being finite; one entry per
+epoch in ``model.history`` and the kept epoch in ``model.best_epoch``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from seqrec_bench.training.config import TrainerConfig
+
+if TYPE_CHECKING:
+    from seqrec_bench.evaluation.evaluator import Evaluator
+    from seqrec_bench.models.base import Model
+    from seqrec_bench.training.batches import BatchFactory
+
+__all__ = ["train", "TrainResult", "TrainingError", "seeded", "progress_enabled"]
+
+logger = logging.getLogger(__name__)
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss, no batches, missing metric)."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did.
+
+    Attributes:
+        best_epoch: the epoch (1-based) whose weights the module holds now.
+        best_value: the monitored validation metric at ``best_epoch`` (``None`` without a
+            validator).
+        epochs: epochs run.
+        stop_reason: ``"patience"``, ``"max_epochs"`` or ``"time_budget"``.
+        seconds: wall time of the whole loop, evaluations included.
+        history: the same per-epoch records appended to ``model.history``.
+    """
+
+    best_epoch: int
+    best_value: float | None
+    epochs: int
+    stop_reason: str
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: str | torch.device = "cpu") -> Iterator[None]:
+    """Run a block with torch's global RNG seeded, restoring the caller's RNG state afterwards.
+
+    Layers such as ``nn.Linear`` (initialisation) and ``nn.Dropout`` draw from the global RNG and
+    take no generator argument. Forking it keeps a model deterministic for a fixed seed without
+    the side effect of global seeding: code outside the block sees its own RNG state unchanged.
+
+    Example:
+        >>> with seeded(0):
+        ...     a = torch.rand(2)
+        >>> with seeded(0):
+        ...     b = torch.rand(2)
+        >>> bool((a == b).all())
+        True
+    """
+    device = torch.device(device)
+    devices = (
+        [device.index if device.index is not None else torch.cuda.current_device()]
+        if (device.type == "cuda")
+        else []
+    )
+    kwargs: dict[str, Any] = {"devices": devices}
+    if device.type == "mps":
+        kwargs = {"devices": [0], "device_type": "mps"}
+    with torch.random.fork_rng(**kwargs):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def progress_enabled() -> bool:
+    """Whether to draw the live progress display.
+
+    ``SEQBENCH_PROGRESS=0`` turns it off and ``SEQBENCH_PROGRESS=1`` on; otherwise it is on only
+    when stderr is a terminal, so logs and CI output stay clean.
+    """
+    env = os.environ.get("SEQBENCH_PROGRESS", "").strip().lower()
+    if env in ("0", "false", "no", "off"):
+        return False
+    if env in ("1", "true", "yes", "on"):
+        return True
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def train(
+    model: Model,
+    module: torch.nn.Module,
+    loss_fn: Callable[[Any], torch.Tensor],
+    batches: BatchFactory,
+    *,
+    config: TrainerConfig,
+    validator: Evaluator | None = None,
+    seed: int | None = None,
+    device: str | torch.device | None = None,
+    monitor: str = "NDCG@10",
+    parameters: Any | None = None,
+) -> TrainResult:
+    """Optimise ``module`` with early stopping on ``validator`` and keep the best epoch.
+
+    Args:
+        model: the :class:`~seqrec_bench.models.base.Model` being fitted; ``validator`` scores
+            it through ``model.score`` (which must read ``module``), and its ``history`` and
+            ``best_epoch`` are filled in.
+        module: the torch module to optimise (already on ``device``).
+        loss_fn: maps one batch to a scalar loss tensor (mean over the batch's positions).
+            Called in training mode, under bf16 autocast on CUDA.
+        batches: called once per epoch with the run's shuffling generator; returns the epoch's
+            batches (anything ``loss_fn`` understands). ``len(batches)`` feeds the progress bar.
+        config: optimiser, batch and stopping settings (a model config subclassing
+            :class:`TrainerConfig` works as is).
+        validator: an :class:`~seqrec_bench.evaluation.Evaluator` over the validation split;
+            ``None`` trains for ``max_epochs`` (or the time budget) and keeps the last epoch.
+        seed: the run's seed (default ``model.seed``); shuffling and in-training randomness
+            derive from it.
+        device: the training device (default ``model.device``).
+        monitor: the validation metric to maximise.
+        parameters: what the optimiser updates (default: ``module.parameters()``).
+
+    Returns:
+        A :class:`TrainResult`; ``module`` holds the best epoch's weights, in eval mode.
+
+    Raises:
+        TrainingError: the loss (or the validation scores) stopped being finite, the factory
+            produced no batches, or ``monitor`` is not among the validator's metrics.
+    """
+    from seqrec_bench.evaluation.ranking import NonFiniteScoresError
+
+    seed = model.seed if seed is None else int(seed)
+    device = torch.device(model.device if device is None else device)
+    name = getattr(model, "name", "") or type(model).__name__
+    if validator is not None and monitor not in validator.metric_labels:
+        raise TrainingError(
+            f"{name}: early stopping monitors {monitor!r} but the validator computes "
+            f"{', '.join(validator.metric_labels)}"
+        )
+    params = list(module.parameters() if parameters is None else parameters)
+    optimizer = _make_optimizer(config, params)
+    generator = torch.Generator().manual_seed(seed)
+    autocast = (
+        (lambda: torch.autocast(device_type="cuda", dtype=torch.bfloat16))
+        if device.type == "cuda" and config.amp
+        else contextlib.nullcontext
+    )
+    try:
+        steps_per_epoch: int | None = len(batches)  # type: ignore[arg-type]
+    except TypeError:
+        steps_per_epoch = None
+
+    history: list[dict[str, float]] = []
+    best_value: float | None = None
+    best_epoch = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    stop_reason = "max_epochs"
+    start = time.perf_counter()
+    last_epoch_seconds = 0.0
+    progress = _Progress(name, config.max_epochs, steps_per_epoch, monitor)
+
+    # dropout and samplers draw from the global RNG: fork it, seeded from the run's seed
+    with seeded(seed + 1, device), progress:
+        epoch = 0
+        for epoch in range(1, config.max_epochs + 1):
+            epoch_start = time.perf_counter()
+            module.train()
+            total = torch.zeros((), device=device)
+            steps = 0
+            progress.start_epoch(epoch)
+            for batch in batches(generator):
+                with autocast():
+                    loss = loss_fn(batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+                optimizer.step()
+                total += loss.detach().float()
+                steps += 1
+                progress.step()
+            if steps == 0:
+                raise TrainingError(
+                    f"{name}: the batch factory produced no batches (epoch {epoch})"
+                )
+            epoch_loss = float(total) / steps  # the one host sync of the epoch
+            if not math.isfinite(epoch_loss):
+                raise TrainingError(
+                    f"{name}: training loss became non-finite ({epoch_loss}) in epoch {epoch}; "
+                    f"try a lower lr (now {config.lr:g}) or set grad_clip"
+                )
+            train_seconds = time.perf_counter() - epoch_start
+            record: dict[str, float] = {
+                "epoch": epoch,
+                "loss": epoch_loss,
+                "seconds": train_seconds,
+            }
+
+            elapsed = time.perf_counter() - start
+            out_of_time = config.time_budget is not None and (
+                elapsed + max(last_epoch_seconds, train_seconds) > config.time_budget
+            )
+            last = out_of_time or epoch == config.max_epochs
+            evaluated = validator is not None and (epoch % config.eval_every == 0 or last)
+            if evaluated:
+                assert validator is not None
+                module.eval()
+                try:
+                    with _scoring_allowed(model):
+                        result = validator.evaluate(model)
+                except NonFiniteScoresError as exc:
+                    raise TrainingError(
+                        f"{name}: validation scores became non-finite after epoch {epoch} ({exc})"
+                    ) from exc
+                value = float(result.metrics[monitor])
+                record.update({k: float(v) for k, v in result.metrics.items()})
+                record["eval_seconds"] = result.seconds
+                if best_value is None or value > best_value + config.min_delta:
+                    best_value, best_epoch = value, epoch
+                    best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            elif validator is None:
+                best_epoch = epoch
+
+            history.append(record)
+            model.history.append(record)
+            last_epoch_seconds = time.perf_counter() - epoch_start
+            progress.end_epoch(record, best_value)
+            logger.info(_describe(name, record, monitor))
+            if out_of_time:
+                stop_reason = "time_budget"
+                break
+            # patience counts epochs, checked when there is a fresh validation value
+            if evaluated and epoch - best_epoch >= config.patience:
+                stop_reason = "patience"
+                break
+
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    model.best_epoch = best_epoch
+    return TrainResult(
+        best_epoch=best_epoch,
+        best_value=best_value,
+        epochs=epoch,
+        stop_reason=stop_reason,
+        seconds=time.perf_counter() - start,
+        history=history,
+    )
+
+
+def _make_optimizer(
+    config: TrainerConfig, params: list[torch.nn.Parameter]
+) -> torch.optim.Optimizer:
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+@contextlib.contextmanager
+def _scoring_allowed(model: Model) -> Iterator[None]:
+    """Let the validator call ``model.score`` while ``fit`` is still running."""
+    was = model._fitted
+    model._fitted = True
+    try:
+        yield
+    finally:
+        model._fitted = was
+
+
+def _describe(name: str, record: dict[str, float], monitor: str) -> str:
+    text = f"{name} epoch {int(record['epoch'])}: loss {record['loss']:.4f}"
+    if monitor in record:
+        text += f", val {monitor} {record[monitor]:.4f}"
+    return text + f" ({record['seconds']:.1f}s)"
+
+
+class _Progress:
+    """A rich display of epochs and batches; does nothing unless :func:`progress_enabled`."""
+
+    def __init__(self, name: str, max_epochs: int, steps: int | None, monitor: str) -> None:
+        self.enabled = progress_enabled()
+        self.name, self.max_epochs, self.steps, self.monitor = name, max_epochs, steps, monitor
+        self._progress: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[info]}"),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._progress.start()
+            self._epochs = self._progress.add_task(
+                f"{self.name} epochs", total=self.max_epochs, info=""
+            )
+            self._batches = self._progress.add_task("batches", total=self.steps, info="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def start_epoch(self, epoch: int) -> None:
+        if self._progress is not None:
+            self._progress.reset(self._batches, total=self.steps, description=f"epoch {epoch}")
+
+    def step(self) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._batches)
+
+    def end_epoch(self, record: dict[str, float], best: float | None) -> None:
+        if self._progress is None:
+            return
+        info = f"loss {record['loss']:.4f}"
+        if self.monitor in record:
+            info += f"  val {self.monitor} {record[self.monitor]:.4f}"
+        if best is not None:
+            info += f"  best {best:.4f}"
+        self._progress.update(self._epochs, advance=1, info=info)
+        self._progress.console.print(_describe(self.name, record, self.monitor))

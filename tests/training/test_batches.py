@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from seqrec_bench.data import Sequences
+from seqrec_bench.training import SequenceBatches, select_positions
+from seqrec_bench.training.batches import _select_static
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.fixture
+def seqs() -> Sequences:
+    return Sequences.from_lists(
+        [[1, 2, 3, 4, 5, 6], [7, 8], [9], [2, 4, 6], [3, 5, 7, 9], [1, 1]], n_items=9
+    )
+
+
+def test_left_padding_keeps_the_most_recent_items(seqs):
+    batches = SequenceBatches(seqs, batch_size=10, max_len=4, shuffle=False)
+    (batch,) = list(batches(_gen()))
+    # user 2 ([9]) is too short for a next-item pair and is left out
+    assert batches.users.tolist() == [0, 1, 3, 4, 5]
+    assert batch.items.tolist() == [
+        [3, 4, 5, 6],
+        [0, 0, 7, 8],
+        [0, 2, 4, 6],
+        [3, 5, 7, 9],
+        [0, 0, 1, 1],
+    ]
+    assert batch.lengths.tolist() == [4, 2, 3, 4, 2] and batch.n_tokens == 15
+    assert batch.rows.tolist() == [0, 1, 2, 3, 4] and batch.side == "left"
+
+
+def test_right_padding_and_batch_width_is_its_own_longest(seqs):
+    batches = SequenceBatches(seqs, batch_size=2, max_len=10, side="right", shuffle=False)
+    widths = [b.items.shape[1] for b in batches(_gen())]
+    assert widths == [6, 4, 2]
+    first = next(iter(batches(_gen())))
+    assert first.items.tolist() == [[1, 2, 3, 4, 5, 6], [7, 8, 0, 0, 0, 0]]
+
+
+def test_every_user_once_per_epoch_in_a_seeded_order(rng):
+    lengths = rng.integers(2, 30, size=300)
+    seqs = Sequences.from_lengths(rng.integers(1, 50, size=lengths.sum()), lengths, 50)
+    for bucket in (0, 8):
+        batches = SequenceBatches(seqs, batch_size=16, max_len=20, bucket=bucket)
+        orders = [np.concatenate(batches.order(_gen(s))) for s in (1, 1, 2)]
+        assert sorted(orders[0].tolist()) == list(range(300))
+        assert np.array_equal(orders[0], orders[1])  # same generator seed, same order
+        assert not np.array_equal(orders[0], orders[2])
+        tokens = sum(b.n_tokens for b in batches(_gen(3)))
+        assert tokens == batches.n_tokens == int(np.minimum(lengths, 20).sum())
+
+
+def test_bucketing_cuts_padding(rng):
+    lengths = rng.integers(2, 60, size=2000)
+    seqs = Sequences.from_lengths(rng.integers(1, 50, size=lengths.sum()), lengths, 50)
+
+    def padded_cells(bucket: int) -> int:
+        batches = SequenceBatches(seqs, batch_size=64, max_len=50, bucket=bucket)
+        return sum(b.items.numel() for b in batches(_gen()))
+
+    assert padded_cells(16) < 0.7 * padded_cells(0)
+
+
+def test_select_positions_matches_boolean_indexing(rng):
+    x = torch.randn(4, 6, 3)
+    mask = torch.from_numpy(rng.random((4, 6)) > 0.4)
+    expected = x[mask]
+    assert torch.equal(select_positions(x, mask), expected)
+    # the sync-free path used on accelerators, exercised on the CPU
+    assert torch.equal(_select_static(x, mask, int(mask.sum())), expected)
+    assert torch.equal(_select_static(x[..., 0], mask, int(mask.sum())), x[..., 0][mask])
+
+
+def test_invalid_arguments(seqs):
+    with pytest.raises(ValueError):
+        SequenceBatches(seqs, batch_size=2, max_len=4, side="middle")
+    with pytest.raises(ValueError):
+        SequenceBatches(seqs, batch_size=0, max_len=4)

@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from seqrec_bench.data import LeaveOneOutSplit, Sequences
+from seqrec_bench.evaluation.evaluator import EvaluationResult, Evaluator
+from seqrec_bench.training import TrainingError, progress_enabled, train
+from seqrec_bench.training.trainer import _Progress
+
+_SMALL = {"hidden": 8, "batch_size": 16, "max_len": 6}
+
+
+class ScriptedValidator(Evaluator):
+    """A real Evaluator whose metric follows a script, recording the weights it saw."""
+
+    def __init__(self, split: LeaveOneOutSplit, values: list[float]) -> None:
+        super().__init__(split.valid_inputs, split.valid_targets, metrics=["NDCG@10"])
+        self.values = values
+        self.snapshots: list[torch.Tensor] = []
+
+    def evaluate(self, model) -> EvaluationResult:
+        self.ranks(model)  # the real scoring path (raises if the model cannot score)
+        self.snapshots.append(model.module.proj.weight.detach().clone())
+        value = self.values[min(len(self.snapshots), len(self.values)) - 1]
+        return EvaluationResult(ranks=np.zeros(0), metrics={"NDCG@10": value}, seconds=0.0)
+
+
+@pytest.fixture
+def split(cycle_sequences: Sequences) -> LeaveOneOutSplit:
+    return LeaveOneOutSplit.from_sequences(cycle_sequences)
+
+
+def test_early_stopping_restores_the_best_epoch(toy_model_cls, split):
+    validator = ScriptedValidator(split, [0.1, 0.2, 0.5, 0.3, 0.2, 0.1, 0.4, 0.1])
+    model = toy_model_cls(**_SMALL, max_epochs=20, patience=3)
+    model.fit(split.train, seed=0, validator=validator)
+    assert model.best_epoch == 3
+    assert [int(r["epoch"]) for r in model.history] == [1, 2, 3, 4, 5, 6]  # 3 past the best
+    assert model.result.stop_reason == "patience" and model.result.best_value == 0.5
+    assert torch.equal(model.module.proj.weight, validator.snapshots[2])
+    assert not model.module.training  # handed back in eval mode
+    for record in model.history:
+        assert set(record) >= {"epoch", "loss", "seconds", "NDCG@10"}
+
+
+def test_min_delta_needs_a_real_improvement(toy_model_cls, split):
+    validator = ScriptedValidator(split, [0.30, 0.305, 0.31, 0.2])
+    model = toy_model_cls(**_SMALL, max_epochs=4, patience=10, min_delta=0.02)
+    model.fit(split.train, seed=0, validator=validator)
+    assert model.best_epoch == 1
+
+
+def test_eval_every_evaluates_on_schedule_and_at_the_end(toy_model_cls, split):
+    validator = ScriptedValidator(split, [0.1, 0.2, 0.3])
+    model = toy_model_cls(**_SMALL, max_epochs=5, eval_every=2, patience=10)
+    model.fit(split.train, seed=0, validator=validator)
+    evaluated = [int(r["epoch"]) for r in model.history if "NDCG@10" in r]
+    assert evaluated == [2, 4, 5] and model.best_epoch == 5
+
+
+def test_patience_waits_for_a_first_evaluation(toy_model_cls, split):
+    validator = ScriptedValidator(split, [0.1, 0.1, 0.1])
+    model = toy_model_cls(**_SMALL, max_epochs=8, eval_every=4, patience=1)
+    model.fit(split.train, seed=0, validator=validator)
+    # evaluated at 4 (the first value is always the best so far) and stopped at 8, not at 1
+    assert len(model.history) == 8 and model.best_epoch == 4
+
+
+def test_without_validator_runs_all_epochs_and_keeps_the_last(toy_model_cls, split):
+    model = toy_model_cls(**_SMALL, max_epochs=3)
+    model.fit(split.train, seed=0)
+    assert len(model.history) == 3 and model.best_epoch == 3
+    assert model.result.stop_reason == "max_epochs" and model.result.best_value is None
+    losses = [r["loss"] for r in model.history]
+    assert losses[-1] < losses[0]
+
+
+def test_time_budget_stops_between_epochs(toy_model_cls, split):
+    model = toy_model_cls(**_SMALL, max_epochs=1000, time_budget=1e-3)
+    validator = ScriptedValidator(split, [0.1])
+    model.fit(split.train, seed=0, validator=validator)
+    assert model.result.stop_reason == "time_budget"
+    assert len(model.history) == 1 and "NDCG@10" in model.history[0]  # last epoch evaluated
+
+
+def test_same_seed_same_weights_different_seed_different(toy_model_cls, split):
+    def weights(seed: int) -> torch.Tensor:
+        model = toy_model_cls(**_SMALL, max_epochs=2)
+        model.fit(split.train, seed=seed)
+        return torch.cat([p.detach().flatten() for p in model.module.parameters()])
+
+    assert torch.equal(weights(5), weights(5))
+    assert not torch.equal(weights(5), weights(6))
+
+
+def test_training_leaves_the_global_rng_alone(toy_model_cls, split):
+    state = torch.random.get_rng_state()
+    toy_model_cls(**_SMALL, max_epochs=1).fit(split.train, seed=0)
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_non_finite_loss_names_model_and_epoch(toy_model_cls, split):
+    model = toy_model_cls(**_SMALL, max_epochs=3)
+    with pytest.raises(TrainingError, match=r"toy: .*non-finite.*epoch 1"):
+        _fit_poisoned(model, split)
+
+
+def _fit_poisoned(model, split):
+    # poison a weight right after the model builds its module, before the first step
+    from seqrec_bench.training import trainer as trainer_module
+
+    original = trainer_module._make_optimizer
+
+    def poisoned(config, params):
+        with torch.no_grad():
+            model.module.proj.weight[0, 0] = float("nan")
+        return original(config, params)
+
+    trainer_module._make_optimizer = poisoned
+    try:
+        model.fit(split.train, seed=0)
+    finally:
+        trainer_module._make_optimizer = original
+
+
+def test_exploding_learning_rate_is_a_training_error(toy_model_cls, split):
+    model = toy_model_cls(**_SMALL, max_epochs=5, lr=1e30, dropout=0.0)
+    validator = Evaluator(split.valid_inputs, split.valid_targets, metrics=["NDCG@10"])
+    with pytest.raises(TrainingError, match="toy"):
+        model.fit(split.train, seed=0, validator=validator)
+    assert not model.is_fitted
+
+
+def test_monitor_must_be_computed_by_the_validator(toy_model_cls, split):
+    validator = Evaluator(split.valid_inputs, split.valid_targets, metrics=["HR@10"])
+    with pytest.raises(TrainingError, match="NDCG@10"):
+        toy_model_cls(**_SMALL, max_epochs=1).fit(split.train, seed=0, validator=validator)
+
+
+def test_a_factory_without_batches_is_an_error(toy_model_cls, split):
+    model = toy_model_cls(**_SMALL)
+    model.seed, model.device, model.n_items = 0, torch.device("cpu"), split.n_items
+    module = torch.nn.Linear(2, 2)
+    with pytest.raises(TrainingError, match="no batches"):
+        train(model, module, lambda b: b, lambda g: iter(()), config=model.config)
+
+
+def test_adamw_and_grad_clip_run(toy_model_cls, split):
+    model = toy_model_cls(
+        **_SMALL, max_epochs=2, optimizer="adamw", weight_decay=0.01, grad_clip=0.5
+    )
+    model.fit(split.train, seed=0)
+    assert all(math.isfinite(r["loss"]) for r in model.history)
+
+
+def test_progress_is_quiet_off_a_terminal(toy_model_cls, split, capsys, monkeypatch):
+    monkeypatch.delenv("SEQBENCH_PROGRESS", raising=False)
+    assert not progress_enabled()  # pytest captures stderr: not a terminal
+    toy_model_cls(**_SMALL, max_epochs=1).fit(split.train, seed=0)
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_environment_switch(monkeypatch):
+    monkeypatch.setenv("SEQBENCH_PROGRESS", "0")
+    assert not progress_enabled()
+    monkeypatch.setenv("SEQBENCH_PROGRESS", "1")
+    assert progress_enabled()
+
+
+def test_forced_progress_display_runs(toy_model_cls, split, monkeypatch):
+    monkeypatch.setenv("SEQBENCH_PROGRESS", "1")
+    progress = _Progress("toy", max_epochs=2, steps=3, monitor="NDCG@10")
+    with progress:
+        progress.start_epoch(1)
+        progress.step()
+        progress.end_epoch({"epoch": 1, "loss": 1.0, "seconds": 0.1, "NDCG@10": 0.5}, 0.5)
+    toy_model_cls(**_SMALL, max_epochs=1).fit(split.train, seed=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_training_on_cuda_with_autocast(toy_model_cls, split):
+    model = toy_model_cls(**_SMALL, max_epochs=2)
+    validator = Evaluator(split.valid_inputs, split.valid_targets, metrics=["NDCG@10"])
+    model.fit(split.train, seed=0, device="cuda", validator=validator)
+    scores = model.score(split.test_inputs)
+    assert scores.device.type == "cuda" and torch.isfinite(scores).all()
+    assert all(math.isfinite(r["loss"]) for r in model.history)
