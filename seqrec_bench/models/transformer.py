@@ -1,0 +1,358 @@
+"""SASRec-style causal transformer for next-item prediction.
+
+The model reads a user's most recent ``max_len`` items (left-padded, most recent last), adds a
+learned embedding of each item's *recency* (position counted from the end, so the same item at
+the same distance from "now" gets the same position whatever the padding), runs ``n_blocks``
+causal self-attention blocks and scores every item by the dot product of the last hidden state
+with the (by default tied) item embeddings.
+
+Training predicts the next item at every position of each user's last ``max_len + 1`` training
+items. Logits are computed only for real (non-padding) positions, which matters for short
+sequences where most of a padded batch is padding. Three losses:
+
+* ``ce``: softmax over the whole catalogue (SASRec+ of Klenitskiy & Vasilev, RecSys 2023);
+* ``bce``: one uniformly drawn negative per position (the original SASRec, Kang & McAuley 2018);
+* ``sampled``: softmax over ``n_negatives`` items shared by the batch, with optional logQ
+  correction for popularity sampling.
+
+Masks: position ``i`` attends to positions ``j <= i`` that are real items, and always to itself.
+The "itself" part keeps padded rows (which, with left padding and a causal mask, would see
+nothing and turn into NaN) finite; real positions never attend to padding, and padding rows are
+never read.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqrec_bench.data.sequences import Sequences
+from seqrec_bench.models.base import Model
+from seqrec_bench.training import (
+    SequenceBatch,
+    SequenceBatches,
+    TrainerConfig,
+    bce_loss,
+    full_softmax_loss,
+    sample_negatives,
+    sampled_softmax_loss,
+    seeded,
+    select_positions,
+    train,
+)
+
+if TYPE_CHECKING:
+    from seqrec_bench.evaluation.evaluator import Evaluator
+
+__all__ = ["TransformerModel", "TransformerConfig", "SASRecModule"]
+
+#: Median training-sequence length from which a data set counts as "long history" (MovieLens).
+LONG_HISTORY_MEDIAN = 50
+
+#: Users encoded at once when scoring.
+_SCORE_CHUNK = 1024
+
+
+@dataclass(frozen=True)
+class TransformerConfig(TrainerConfig):
+    """Hyper-parameters of :class:`TransformerModel` (plus the shared trainer fields).
+
+    The class defaults are the short-history (Amazon-like) setting; see
+    :meth:`TransformerModel.default_config` for the per-data-set defaults.
+
+    Attributes:
+        max_len: number of most recent items the model reads.
+        hidden: embedding and hidden size.
+        n_blocks: transformer blocks.
+        n_heads: attention heads (must divide ``hidden``).
+        ffn_dim: inner size of the feed-forward sub-layer; ``None`` = ``hidden`` (as SASRec).
+        dropout: dropout on embeddings, attention output and feed-forward layers.
+        attn_dropout: dropout on the attention weights; ``None`` = ``dropout``.
+        norm: ``"pre"`` (LayerNorm before each sub-layer, plus a final one) or ``"post"``
+            (after each residual sum, as in the original Transformer). Every sub-layer has its
+            own LayerNorm.
+        activation: feed-forward non-linearity.
+        scale_embeddings: multiply item embeddings by ``sqrt(hidden)`` before adding positions
+            (as SASRec does).
+        tie_embeddings: score items with the input item embeddings (else a separate table).
+        loss: ``"ce"``, ``"bce"`` or ``"sampled"`` (see the module docstring).
+        n_negatives: negatives per batch for ``loss="sampled"``.
+        negative_sampler: ``"uniform"`` or ``"popularity"`` (training frequency) negatives for
+            ``loss="sampled"``.
+        logq_correction: subtract the log sampling probability from the sampled logits.
+        bucket: length bucketing of training batches (pools of ``bucket`` batches sorted by
+            length; 0 = plain shuffling).
+        init_std: standard deviation of the normal initialisation of embeddings and linears.
+    """
+
+    max_len: int = 50
+    hidden: int = 64
+    n_blocks: int = 2
+    n_heads: int = 1
+    ffn_dim: int | None = None
+    dropout: float = 0.2
+    attn_dropout: float | None = None
+    norm: Literal["pre", "post"] = "pre"
+    activation: Literal["relu", "gelu"] = "relu"
+    scale_embeddings: bool = True
+    tie_embeddings: bool = True
+    loss: Literal["ce", "bce", "sampled"] = "ce"
+    n_negatives: int = 256
+    negative_sampler: Literal["uniform", "popularity"] = "uniform"
+    logq_correction: bool = True
+    bucket: int = 0
+    init_std: float = 0.02
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.max_len < 1 or self.hidden < 1 or self.n_blocks < 0 or self.n_heads < 1:
+            raise ValueError("max_len, hidden, n_heads must be >= 1 and n_blocks >= 0")
+        if self.hidden % self.n_heads:
+            raise ValueError(f"n_heads ({self.n_heads}) must divide hidden ({self.hidden})")
+        for name in ("dropout", "attn_dropout"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must lie in [0, 1)")
+        if self.norm not in ("pre", "post"):
+            raise ValueError("norm must be 'pre' or 'post'")
+        if self.activation not in ("relu", "gelu"):
+            raise ValueError("activation must be 'relu' or 'gelu'")
+        if self.loss not in ("ce", "bce", "sampled"):
+            raise ValueError("loss must be 'ce', 'bce' or 'sampled'")
+        if self.negative_sampler not in ("uniform", "popularity"):
+            raise ValueError("negative_sampler must be 'uniform' or 'popularity'")
+        if self.n_negatives < 1:
+            raise ValueError("n_negatives must be >= 1")
+
+
+class _Block(nn.Module):
+    """Causal self-attention + feed-forward, each with its own LayerNorm."""
+
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        d = cfg.hidden
+        self.n_heads = cfg.n_heads
+        self.pre = cfg.norm == "pre"
+        self.attn_dropout = cfg.dropout if cfg.attn_dropout is None else cfg.attn_dropout
+        self.qkv = nn.Linear(d, 3 * d)
+        self.out = nn.Linear(d, d)
+        self.ffn = nn.Sequential(
+            nn.Linear(d, cfg.ffn_dim or d),
+            nn.ReLU() if cfg.activation == "relu" else nn.GELU(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.ffn_dim or d, d),
+        )
+        self.norm_attn = nn.LayerNorm(d)
+        self.norm_ffn = nn.LayerNorm(d)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def _attention(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool) -> torch.Tensor:
+        b, length, d = x.shape
+        h = self.n_heads
+        if last_only:
+            # scoring reads only the last position: one query row instead of L
+            w_q, w_kv = self.qkv.weight.split([d, 2 * d])
+            b_q, b_kv = self.qkv.bias.split([d, 2 * d])
+            q = F.linear(x[:, -1:], w_q, b_q).view(b, 1, 1, h, d // h).permute(2, 0, 3, 1, 4)[0]
+            k, v = F.linear(x, w_kv, b_kv).view(b, length, 2, h, d // h).permute(2, 0, 3, 1, 4)
+            mask = mask[:, :, -1:]
+            length = 1
+        else:
+            q, k, v = self.qkv(x).view(b, length, 3, h, d // h).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0
+        )
+        return self.dropout(self.out(out.transpose(1, 2).reshape(b, length, d)))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """``(B, L, d)`` -> ``(B, L, d)``, or ``(B, 1, d)`` for the last position only."""
+        residual = x[:, -1:] if last_only else x
+        if self.pre:
+            x = residual + self._attention(self.norm_attn(x), mask, last_only)
+            return x + self.dropout(self.ffn(self.norm_ffn(x)))
+        x = self.norm_attn(residual + self._attention(x, mask, last_only))
+        return self.norm_ffn(x + self.dropout(self.ffn(x)))
+
+
+class SASRecModule(nn.Module):
+    """The network of :class:`TransformerModel`: ``(B, L)`` left-padded ids -> ``(B, L, d)``.
+
+    Args:
+        n_items: catalogue size (ids ``1..n_items``; 0 is padding).
+        cfg: the model configuration.
+    """
+
+    def __init__(self, n_items: int, cfg: TransformerConfig) -> None:
+        super().__init__()
+        d = cfg.hidden
+        self.max_len = cfg.max_len
+        self.scale = math.sqrt(d) if cfg.scale_embeddings else 1.0
+        self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0)
+        self.pos_emb = nn.Embedding(cfg.max_len, d)
+        self.emb_dropout = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(_Block(cfg) for _ in range(cfg.n_blocks))
+        # pre-LN leaves the residual stream un-normalised: normalise once at the end
+        self.final_norm = nn.LayerNorm(d) if cfg.norm == "pre" else nn.Identity()
+        self.out_emb = None if cfg.tie_embeddings else nn.Embedding(n_items + 1, d, padding_idx=0)
+        self._init(cfg.init_std)
+
+    def _init(self, std: float) -> None:
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, std=std)
+                if isinstance(m, nn.Linear) and m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        with torch.no_grad():
+            self.item_emb.weight[0].zero_()
+            if self.out_emb is not None:
+                self.out_emb.weight[0].zero_()
+
+    def item_weights(self) -> torch.Tensor:
+        """``(n_items, d)`` output embeddings; row ``j`` scores item ``j + 1``."""
+        table = self.item_emb if self.out_emb is None else self.out_emb
+        return table.weight[1:]
+
+    def forward(self, items: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """Hidden states of ``items`` (``(B, L)`` ids, left-padded, ``L <= max_len``).
+
+        Returns ``(B, L, d)``, or ``(B, d)`` for the last position when ``last_only`` (the
+        final block then computes that one position: what scoring needs).
+        """
+        b, length = items.shape
+        if length > self.max_len:
+            raise ValueError(f"sequences of {length} items exceed max_len={self.max_len}")
+        real = items != 0
+        # recency positions: the last column is position max_len - 1 whatever the batch width,
+        # so left padding never shifts a real item's position
+        positions = torch.arange(self.max_len - length, self.max_len, device=items.device)
+        x = self.item_emb(items) * self.scale + self.pos_emb(positions)
+        x = self.emb_dropout(x) * real.unsqueeze(-1)
+        causal = torch.ones(length, length, dtype=torch.bool, device=items.device).tril()
+        eye = torch.eye(length, dtype=torch.bool, device=items.device)
+        mask = (causal & (real.unsqueeze(1) | eye)).unsqueeze(1)  # (B, 1, L, L); True = attend
+        if last_only and not self.blocks:
+            x = x[:, -1:]
+        for i, block in enumerate(self.blocks):
+            x = block(x, mask, last_only and i == len(self.blocks) - 1)
+        x = self.final_norm(x)
+        return x[:, -1] if last_only else x
+
+
+class TransformerModel(Model):
+    """SASRec-style transformer (see the module docstring for the architecture and losses).
+
+    Example:
+        >>> from seqrec_bench.data import Sequences
+        >>> train = Sequences.from_lists([[1, 2, 3, 4], [2, 3, 4, 1]] * 8, n_items=4)
+        >>> model = TransformerModel(max_len=4, hidden=8, max_epochs=2).fit(train, seed=0)
+        >>> model.score(train.select(slice(0, 2))).shape
+        torch.Size([2, 4])
+    """
+
+    name = "transformer"
+    description = "SASRec-style causal transformer, full-softmax (CE) next-item loss by default."
+    config_cls = TransformerConfig
+
+    @classmethod
+    def default_config(cls, dataset_stats: dict[str, Any] | None = None) -> TransformerConfig:
+        """Defaults for a data set, chosen by its median sequence length.
+
+        * Long histories (median length >= 50, MovieLens-like): the SASRec+ setting of Klenitskiy
+          & Vasilev (RecSys 2023): ``max_len=200, hidden=64, n_blocks=2, n_heads=1,
+          dropout=0.1, batch_size=128, lr=1e-3, max_epochs=100, patience=10, loss="ce"``.
+        * Otherwise (Amazon-like short histories): the class defaults, ``max_len=50`` with the
+          other values chosen on Amazon Beauty's *validation* split
+          (``benchmarks/reproduce_beauty.py`` documents the search).
+
+        Missing or malformed statistics fall back to the class defaults.
+        """
+        median = _median_length(dataset_stats)
+        if median is not None and median >= LONG_HISTORY_MEDIAN:
+            return replace(
+                cls.config_cls(),
+                max_len=200,
+                hidden=64,
+                n_blocks=2,
+                n_heads=1,
+                dropout=0.1,
+                attn_dropout=None,
+                batch_size=128,
+                lr=1e-3,
+                max_epochs=100,
+                patience=10,
+                loss="ce",
+            )
+        return cls.config_cls()
+
+    def _fit(self, train_seqs: Sequences, validator: Evaluator | None) -> None:
+        cfg: TransformerConfig = self.config
+        device = self.device
+        with seeded(self.seed, device):
+            self.module = SASRecModule(self.n_items, cfg).to(device)
+        batches = SequenceBatches(
+            train_seqs,
+            batch_size=cfg.batch_size,
+            max_len=cfg.max_len + 1,
+            side="left",
+            device=device,
+            bucket=cfg.bucket,
+        )
+        loss = self._make_loss(train_seqs)
+        train(self, self.module, loss, batches, config=cfg, validator=validator)
+
+    def _make_loss(self, train_seqs: Sequences):  # noqa: ANN202 - a closure over the module
+        cfg: TransformerConfig = self.config
+        module, device, n_items = self.module, self.device, self.n_items
+        generator = torch.Generator(device=device).manual_seed(self.seed + 2)
+        probs = log_q = None
+        if cfg.loss == "sampled" and cfg.negative_sampler == "popularity":
+            counts = torch.from_numpy(train_seqs.item_counts()[1:]).double() + 1.0
+            probs = (counts / counts.sum()).float().to(device)
+            log_q = probs.log() if cfg.logq_correction else None
+        elif cfg.loss == "sampled" and cfg.logq_correction:
+            log_q = None  # uniform sampling: the correction is a constant and cancels
+
+        def loss(batch: SequenceBatch) -> torch.Tensor:
+            inputs, targets = batch.items[:, :-1], batch.items[:, 1:]
+            hidden = module(inputs)
+            real = inputs != 0  # left padding: a real input always has a real next item
+            count = batch.n_tokens - batch.size
+            h = select_positions(hidden, real, count)
+            t = select_positions(targets, real, count)
+            weights = module.item_weights()
+            if cfg.loss == "ce":
+                return full_softmax_loss(h, weights, t)
+            if cfg.loss == "bce":
+                neg = sample_negatives(len(t), n_items, generator=generator, device=device)
+                return bce_loss(h, weights, t, neg)
+            neg = sample_negatives(
+                cfg.n_negatives, n_items, generator=generator, device=device, probabilities=probs
+            )
+            return sampled_softmax_loss(h, weights, t, neg, log_q)
+
+        return loss
+
+    def _score(self, batch: Sequences) -> torch.Tensor:
+        self.module.eval()
+        weights = self.module.item_weights()
+        out = []
+        # chunks bound the (users x L x L) attention memory on long histories
+        for start in range(0, batch.n_users, _SCORE_CHUNK):
+            part = batch.select(slice(start, start + _SCORE_CHUNK))
+            items = part.padded_tensor(self.config.max_len, side="left", device=self.device)
+            out.append(self.module(items, last_only=True) @ weights.T)
+        return torch.cat(out).float()
+
+
+def _median_length(stats: dict[str, Any] | None) -> float | None:
+    """``stats["length"]["median"]`` when present and numeric, else ``None``."""
+    try:
+        value = float(stats["length"]["median"])  # type: ignore[index]
+    except (TypeError, KeyError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
