@@ -1,8 +1,10 @@
 """Built-in recommenders and the model contract."""
 
 from seqrec_bench.models.base import ConfigError, Model, NotFittedError
+from seqrec_bench.models.gru import GRUConfig, GRUModel
 from seqrec_bench.models.markov import MarkovConfig, MarkovModel
 from seqrec_bench.models.pop import PopularityConfig, PopularityModel
+from seqrec_bench.models.transformer import TransformerConfig, TransformerModel
 
 __all__ = [
     "Model",
@@ -12,4 +14,8 @@ __all__ = [
     "PopularityConfig",
     "MarkovModel",
     "MarkovConfig",
+    "TransformerModel",
+    "TransformerConfig",
+    "GRUModel",
+    "GRUConfig",
 ]
