@@ -80,6 +80,15 @@ def _local_path(name: str, data_dir: str | Path | None) -> Path | None:
     return None
 
 
+def _checksum(path: Path, progress: bool) -> str:
+    """SHA-256 of a source file; an unreadable file is the user's to fix."""
+    try:
+        with _status(progress, f"hashing {path.name}"):
+            return file_sha256(path)
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
 def _status(progress: bool, message: str):
     """A spinner on stderr while a long step runs (only for a human at a terminal)."""
     if not (progress and sys.stderr.isatty()):
@@ -162,8 +171,7 @@ def load_dataset(
             raise DatasetError(f"{name} has a fixed format: drop --format/--columns")
         path = fetch_movielens(spec, data_dir, progress)
         options = {**spec.defaults, **{k: v for k, v in given.items() if v is not None}}
-        with _status(progress, f"hashing {path.name}"):
-            checksum = file_sha256(path)
+        checksum = _checksum(path, progress)
 
         def read() -> Interactions:
             return read_interactions(path, spec.columns)
@@ -179,8 +187,7 @@ def load_dataset(
         fmt = format or detect_format(local)
         options = {**given, "format": fmt, "columns": dict(columns) if columns else None}
         name = local.name
-        with _status(progress, f"hashing {local.name}"):
-            checksum = file_sha256(local)
+        checksum = _checksum(local, progress)
 
         def read() -> Interactions:
             return read_file(local, fmt, columns)

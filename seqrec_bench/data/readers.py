@@ -206,9 +206,9 @@ def detect_format(path: str | Path) -> str:
 
     Records use a fixed number of fields per line (or have a header, or use ``,``/``;``/``::``,
     or repeat a user in the first field); sequences files have one line per user whose number of
-    fields varies. A blank-separated file
-    whose lines all have the same number of fields is only taken for records when its last column
-    looks like unix timestamps; anything else is ambiguous.
+    fields varies. A blank-separated file whose lines all have the same number of fields is only
+    taken for records when its last column looks like unix timestamps; anything else is
+    ambiguous. ``--format`` always overrides the guess.
 
     Raises:
         DatasetError: when the file is empty or the format cannot be told (asks for ``--format``).
@@ -440,9 +440,9 @@ def read_interactions(path: str | Path, columns: Mapping | None = None) -> Inter
             if stride == 2:
                 expected, saw = (expected + 1) // 2, (saw + 1) // 2
             raise _bad_line(path, line, f"expected {expected} fields, found {saw}") from exc
-        raise DatasetError(f"cannot parse {path}: {exc}") from exc
+        raise DatasetError(f"cannot parse {path}: {' '.join(str(exc).split())}") from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"cannot read {path}: {exc}") from exc
+        raise DatasetError(f"cannot read {path}: {' '.join(str(exc).split())}") from exc
 
     out: dict[str, pd.Series] = {}
     for role, pos in positions.items():

@@ -129,7 +129,7 @@ class SyntheticConfig:
         typed: dict[str, Any] = {}
         for key, value in options.items():
             try:
-                if value is None and key == "max_length":
+                if key == "max_length" and (value is None or str(value).lower() in ("none", "")):
                     typed[key] = None
                 elif fields[key].type in ("int", "int | None"):
                     if float(value) != int(float(value)):
