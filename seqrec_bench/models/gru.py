@@ -61,7 +61,7 @@ class GRUConfig(TrainerConfig):
     hidden: int = 64
     n_layers: int = 1
     dropout: float = 0.2
-    bucket: int = 32
+    bucket: int = 0
     init_std: float = 0.02
 
     def __post_init__(self) -> None:

@@ -24,6 +24,7 @@ never read.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -305,7 +306,8 @@ class TransformerModel(Model):
         loss = self._make_loss(train_seqs)
         train(self, self.module, loss, batches, config=cfg, validator=validator)
 
-    def _make_loss(self, train_seqs: Sequences):  # noqa: ANN202 - a closure over the module
+    def _make_loss(self, train_seqs: Sequences) -> Callable[[SequenceBatch], torch.Tensor]:
+        """The per-batch loss of ``config.loss``, a closure over the module and a sampler."""
         cfg: TransformerConfig = self.config
         module, device, n_items = self.module, self.device, self.n_items
         generator = torch.Generator(device=device).manual_seed(self.seed + 2)

@@ -3,27 +3,55 @@
 :func:`train` runs mini-batch optimisation with early stopping on a validation metric and puts
 back the weights of the best epoch. A model (built-in or plugin) supplies three things: its
 ``torch.nn.Module``, a loss callable that turns one batch into a scalar tensor, and a batch
-factory (usually :class:`~seqrec_bench.training.SequenceBatches`)::
+factory (usually :class:`~seqrec_bench.training.SequenceBatches`). A complete next-item model::
 
-    class MyModel(Model):
-        name = "mymodel"
-        config_cls = MyConfig          # a frozen dataclass subclassing TrainerConfig
+    from dataclasses import dataclass
+
+    import torch
+    from seqrec_bench.models.base import Model
+    from seqrec_bench.training import (
+        SequenceBatches, TrainerConfig, full_softmax_loss, seeded, select_positions, train,
+    )
+
+    @dataclass(frozen=True)
+    class BagConfig(TrainerConfig):      # trainer fields (lr, batch_size, patience, ...) included
+        hidden: int = 64
+        max_len: int = 50
+
+    class BagNet(torch.nn.Module):       # running mean of the item embeddings seen so far
+        def __init__(self, n_items, hidden):
+            super().__init__()
+            self.emb = torch.nn.Embedding(n_items + 1, hidden, padding_idx=0)
+
+        def forward(self, items):        # (B, L) left-padded -> (B, L, hidden)
+            seen = (items != 0).cumsum(1).clamp_min(1).unsqueeze(-1)
+            return self.emb(items).cumsum(1) / seen
+
+    class BagModel(Model):
+        name = "bag"
+        description = "Mean of the embeddings of the items seen so far."
+        config_cls = BagConfig
 
         def _fit(self, train_seqs, validator):
-            with seeded(self.seed, self.device):   # deterministic init, no global side effect
-                self.module = MyNet(self.n_items, self.config).to(self.device)
-            batches = SequenceBatches(train_seqs, batch_size=self.config.batch_size,
-                                      max_len=self.config.max_len + 1, device=self.device)
+            cfg = self.config
+            with seeded(self.seed, self.device):   # deterministic init, caller's RNG untouched
+                self.module = BagNet(self.n_items, cfg.hidden).to(self.device)
+            batches = SequenceBatches(train_seqs, batch_size=cfg.batch_size,
+                                      max_len=cfg.max_len + 1, device=self.device)
 
-            def loss(batch):
-                hidden = self.module(batch.items[:, :-1])
-                ...
-                return full_softmax_loss(h, self.module.item_weights(), targets)
+            def loss(batch):                       # batch.items: (B, W) left-padded
+                inputs, targets = batch.items[:, :-1], batch.items[:, 1:]
+                real = inputs != 0                 # logits only for real positions
+                count = batch.n_tokens - batch.size
+                hidden = select_positions(self.module(inputs), real, count)
+                return full_softmax_loss(hidden, self.module.emb.weight[1:],
+                                         select_positions(targets, real, count))
 
-            train(self, self.module, loss, batches, config=self.config, validator=validator)
+            train(self, self.module, loss, batches, config=cfg, validator=validator)
 
-        def _score(self, batch):
-            ...                                    # called in eval mode, under no_grad
+        def _score(self, batch):                   # eval mode and no_grad are already on
+            items = batch.padded_tensor(self.config.max_len, device=self.device)
+            return self.module(items)[:, -1] @ self.module.emb.weight[1:].T
 
 What the loop guarantees: shuffling from a ``torch.Generator`` seeded with the run's seed and
 dropout/sampling from a forked, seeded global RNG (so the caller's RNG state is untouched and a
