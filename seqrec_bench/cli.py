@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -33,13 +33,13 @@ err = Console(stderr=True, soft_wrap=True)
 _state = {"debug": False}
 
 
-class Protocol(str, Enum):
+class Protocol(StrEnum):
     full = "full"
     sampled_uniform_100 = "sampled-uniform-100"
     sampled_pop_100 = "sampled-pop-100"
 
 
-class TableFormat(str, Enum):
+class TableFormat(StrEnum):
     console = "console"
     markdown = "markdown"
     latex = "latex"
@@ -47,20 +47,20 @@ class TableFormat(str, Enum):
     json = "json"
 
 
-class TestName(str, Enum):
+class TestName(StrEnum):
     ttest = "ttest"
     permutation = "permutation"
     wilcoxon = "wilcoxon"
 
 
-class Correction(str, Enum):
+class Correction(StrEnum):
     holm = "holm"
     bonferroni = "bonferroni"
     bh = "bh"
     none = "none"
 
 
-class DataFormat(str, Enum):
+class DataFormat(StrEnum):
     interactions = "interactions"
     sequences = "sequences"
 
@@ -166,7 +166,13 @@ def run(
         return src is not None and src.name == "COMMANDLINE"
 
     with _errors():
-        from seqrec_bench.runner import DatasetSpec, ModelSpec, RunConfig, parse_set_options, run_experiment
+        from seqrec_bench.runner import (
+            DatasetSpec,
+            ModelSpec,
+            RunConfig,
+            parse_set_options,
+            run_experiment,
+        )
 
         if config is not None:
             from seqrec_bench.experiment import load_experiment

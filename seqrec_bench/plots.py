@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqrec_bench.results import ResultsDir
+from seqrec_bench.results import CellKey, ResultsDir
 
 __all__ = ["plot_run", "MissingPlotDependency"]
 
@@ -91,7 +91,7 @@ def plot_run(root: str | Path, out_dir: str | Path | None = None, max_k: int = 5
     fig, axes = plt.subplots(2, len(datasets), figsize=(5.5 * len(datasets), 7), squeeze=False)
     for col, ds in enumerate(datasets):
         for i, (model, recs) in enumerate(sorted(cells[ds].items())):
-            ranks = [rd.read_ranks(_key(r)) for r in recs]
+            ranks = [rd.read_ranks(CellKey.from_record(r)) for r in recs]
             for row, (name, fn) in enumerate((("HR", hit_rate), ("NDCG", ndcg))):
                 curves = np.array([[fn(r, int(k)).mean() for k in ks] for r in ranks])
                 ax = axes[row][col]
@@ -111,8 +111,3 @@ def plot_run(root: str | Path, out_dir: str | Path | None = None, max_k: int = 5
     plt.close(fig)
     return written
 
-
-def _key(rec: dict):
-    from seqrec_bench.results import CellKey
-
-    return CellKey(rec["dataset"], rec["model"], int(rec["seed"]))

@@ -103,6 +103,11 @@ class CellKey:
     model: str
     seed: int
 
+    @classmethod
+    def from_record(cls, record: dict) -> CellKey:
+        """The key of a stored ``cell.json`` record."""
+        return cls(record["dataset"], record["model"], int(record["seed"]))
+
     def relpath(self) -> Path:
         return Path("cells") / _safe(self.dataset) / _safe(self.model) / f"seed-{self.seed}"
 
@@ -167,7 +172,7 @@ class ResultsDir:
             return
         for path in sorted(base.glob("*/*/seed-*/cell.json")):
             rec = read_json(path)
-            yield CellKey(rec["dataset"], rec["model"], int(rec["seed"])), rec
+            yield CellKey.from_record(rec), rec
 
     # -- run-level files ----------------------------------------------------------------------
     def write_dataset(self, name: str, info: dict) -> None:

@@ -15,13 +15,19 @@ import resource
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from seqrec_bench.results import CellKey, ResultsDir, atomic_write_json, atomic_write_text, config_hash
+from seqrec_bench.results import (
+    CellKey,
+    ResultsDir,
+    atomic_write_json,
+    atomic_write_text,
+    config_hash,
+)
 
 __all__ = [
     "DatasetSpec",
@@ -308,7 +314,7 @@ def run_experiment(cfg: RunConfig, console=None, log=None) -> Path:
     out = Path(cfg.output) if cfg.output else default_output_dir(cfg)
     created = not out.exists()
     rd = ResultsDir(out)
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = datetime.now(UTC).isoformat(timespec="seconds")
     metrics_all = stored_metrics(cfg.ks)
     completed_here = 0
     try:
@@ -411,7 +417,7 @@ def run_experiment(cfg: RunConfig, console=None, log=None) -> Path:
                         },
                         "memory": {"peak_rss_mb": _peak_rss_mb(), "peak_gpu_mb": _gpu_peak(device)},
                         "parameters": model.n_parameters(),
-                        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
                     }
                     rd.write_cell(key, record, test_result.ranks)
                     completed_here += 1
@@ -433,7 +439,7 @@ def run_experiment(cfg: RunConfig, console=None, log=None) -> Path:
     manifest = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "started": started,
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": cfg.to_dict(),
         "settings_hash": config_hash(cfg.to_dict()),
         "environment": environment_info(device),

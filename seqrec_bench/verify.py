@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from seqrec_bench.results import ResultsDir
+from seqrec_bench.results import CellKey, ResultsDir
 
 __all__ = ["Reference", "load_references", "verify_run", "VerifyRow"]
 
@@ -109,15 +109,10 @@ def verify_run(root: str | Path, references: list[Reference] | None = None) -> l
             if any(first.get("config", {}).get(k) != v for k, v in ref.config.items()):
                 continue
             metric = parse_metric(ref.metric)
-            per_seed = [float(metric(rd.read_ranks(_key(rec))).mean()) for rec in recs]
+            per_seed = [float(metric(rd.read_ranks(CellKey.from_record(rec))).mean()) for rec in recs]
             rows.append(VerifyRow(ds, label, metric.label, float(np.mean(per_seed)), len(per_seed), ref))
     return rows
 
-
-def _key(rec: dict):
-    from seqrec_bench.results import CellKey
-
-    return CellKey(rec["dataset"], rec["model"], int(rec["seed"]))
 
 
 def render_verify(rows: list[VerifyRow], console) -> None:
