@@ -122,7 +122,9 @@ def _errors():
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if isinstance(exc, KeyError) and msg.startswith("'") and msg.endswith("'"):
             msg = msg[1:-1]
-        err.print(f"[bold red]error:[/] {msg}", highlight=False)
+        from rich.markup import escape
+
+        err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False)
         raise typer.Exit(2) from None
 
 
