@@ -253,6 +253,8 @@ def table(
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
     metrics: Annotated[str | None, typer.Option("--metrics", help="Comma-separated metrics, e.g. HR@10,NDCG@10,MRR@10 (default: the run's).")] = None,
     models: Annotated[str | None, typer.Option("--models", help="Only these models, in this order.")] = None,
+    datasets_: Annotated[str | None, typer.Option("--datasets", help="Only these data sets (labels), in this order.")] = None,
+    seeds: Annotated[str | None, typer.Option("--seeds", help="Only these seeds (default: every stored seed).")] = None,
     decimals: Annotated[int, typer.Option("--decimals", help="Decimal places.")] = 4,
     improvement: Annotated[str | None, typer.Option("--improvement", help="Add the relative improvement (%) of this model over the best other one.")] = None,
     ci: Annotated[bool, typer.Option("--ci/--no-ci", help="Add 95% bootstrap confidence intervals of the paired difference to the reference.")] = False,
@@ -268,7 +270,8 @@ def table(
         render_tables(
             results_dir, console=out, fmt=fmt.value, reference=reference, test=test.value,
             correction=correction.value, alpha=alpha, metrics=metric_list,
-            models=_comma_list(models) or None, decimals=decimals, improvement_of=improvement,
+            models=_comma_list(models) or None, datasets=_comma_list(datasets_) or None,
+            seeds=_int_list(seeds, "--seeds") if seeds else None, decimals=decimals, improvement_of=improvement,
             bootstrap=ci, transpose=transpose, efficiency=efficiency,
         )
 

@@ -482,7 +482,10 @@ def _gpu_peak(device: str) -> float | None:
 
 # -- tables from stored results -------------------------------------------------------------------
 def load_rank_table(
-    rd: ResultsDir, models: list[str] | None = None, datasets: list[str] | None = None
+    rd: ResultsDir,
+    models: list[str] | None = None,
+    datasets: list[str] | None = None,
+    seeds: list[int] | None = None,
 ) -> tuple[dict[str, dict[str, list[np.ndarray]]], dict[str, dict[str, list[dict]]]]:
     """Per dataset, per model: the per-seed rank arrays (and the cell records), from disk."""
     ranks: dict[str, dict[str, list[np.ndarray]]] = {}
@@ -492,6 +495,8 @@ def load_rank_table(
         if datasets and key.dataset not in datasets:
             continue
         if models and key.model not in models:
+            continue
+        if seeds is not None and key.seed not in seeds:
             continue
         ranks.setdefault(key.dataset, {}).setdefault(key.model, []).append(rd.read_ranks(key))
         records.setdefault(key.dataset, {}).setdefault(key.model, []).append(rec)
@@ -560,6 +565,7 @@ def render_tables(
     metrics: list[str] | None = None,
     models: list[str] | None = None,
     datasets: list[str] | None = None,
+    seeds: list[int] | None = None,
     **report_options: Any,
 ):
     """Build the report from stored ranks; print it in ``fmt``; optionally write every format.
@@ -571,7 +577,7 @@ def render_tables(
 
     rd = ResultsDir(root)
     rd.check_exists()
-    ranks, records = load_rank_table(rd, models=models, datasets=datasets)
+    ranks, records = load_rank_table(rd, models=models, datasets=datasets, seeds=seeds)
     if not ranks:
         from seqrec_bench.results import ResultsError
 

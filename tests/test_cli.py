@@ -65,6 +65,8 @@ def test_table_rerenders_every_format(runner, tmp_path):
     assert "MRR" in csv and "HR@10" in csv
     js = json.loads(run_ok(runner, ["table", str(out), "--format", "json", "--reference", "pop"]).output)
     assert js
+    only = run_ok(runner, ["table", str(out), "--format", "csv", "--models", "pop", "--seeds", "0"]).output
+    assert "pop" in only and "markov" not in only
 
 
 def test_rerun_skips_completed_cells(runner, tmp_path):
