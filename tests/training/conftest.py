@@ -25,6 +25,7 @@ class ToyConfig(TrainerConfig):
     hidden: int = 8
     max_len: int = 8
     dropout: float = 0.1
+    poison: bool = False  # put a NaN into a weight before training (non-finite loss tests)
 
 
 class ToyModule(nn.Module):
@@ -56,6 +57,9 @@ class ToyModel(Model):
         cfg = self.config
         with seeded(self.seed, self.device):
             self.module = ToyModule(self.n_items, cfg.hidden, cfg.dropout).to(self.device)
+        if cfg.poison:
+            with torch.no_grad():
+                self.module.proj.weight[0, 0] = float("nan")
         batches = SequenceBatches(
             train_seqs, batch_size=cfg.batch_size, max_len=cfg.max_len + 1, device=self.device
         )
