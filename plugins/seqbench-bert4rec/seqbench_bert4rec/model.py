@@ -33,7 +33,14 @@ Differences from the paper, all on the optimisation side and all configurable: e
 early stopping on validation NDCG@10 (the shared seqrec_bench trainer) instead of a fixed
 400k steps; learning rate 1e-3 instead of 1e-4 with linear decay (the fixed-budget schedule
 does not apply to early stopping); AdamW with decoupled weight decay 0.01 on all parameters
-(the paper's optimiser exempts LayerNorm and biases).
+(the paper's optimiser exempts LayerNorm and biases); batches of 64 sequences instead of 256.
+
+The batch size and the long patience (50 epochs) are there because of how the cloze objective
+learns: validation NDCG@10 first sits at the popularity level for a long stretch of updates,
+then rises steadily. On seqrec_bench's ``synthetic`` data set (2,000 users, 500 items) it
+stayed at 0.06-0.07 for about 1,000 updates (32 epochs of batch 64; a learning rate of 3e-3
+did not shorten it) and then climbed past 0.16 by epoch 50. Early stopping with a short
+patience, or few updates per epoch, would stop BERT4Rec on that plateau and report popularity.
 """
 
 from __future__ import annotations
@@ -100,12 +107,12 @@ class BERT4RecConfig(TrainerConfig):
     mask_prob: float = 0.2
     last_item_prob: float = 0.1
     init_std: float = 0.02
-    # trainer settings that differ from the shared defaults
+    # trainer settings that differ from the shared defaults (see the module docstring)
     optimizer: Literal["adam", "adamw"] = "adamw"
     weight_decay: float = 0.01
-    batch_size: int = 256
-    max_epochs: int = 200
-    patience: int = 20
+    batch_size: int = 64
+    max_epochs: int = 300
+    patience: int = 50
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -36,6 +36,8 @@ def test_paper_defaults_and_dataset_dependent_max_len():
     cfg = BERT4RecConfig()
     assert (cfg.hidden, cfg.n_blocks, cfg.n_heads, cfg.mask_prob) == (64, 2, 2, 0.2)
     assert (cfg.max_len, cfg.dropout) == (50, 0.2)
+    # many updates per epoch and a long patience, to outlast the cloze objective's plateau
+    assert (cfg.batch_size, cfg.patience, cfg.optimizer) == (64, 50, "adamw")
     assert BERT4RecModel.default_config(None) == cfg
     assert BERT4RecModel.default_config({"length": {"median": "n/a"}}) == cfg
     long = BERT4RecModel.default_config({"length": {"median": 96.0}})
