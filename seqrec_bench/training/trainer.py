@@ -130,15 +130,19 @@ def seeded(seed: int, device: str | torch.device = "cpu") -> Iterator[None]:
         True
     """
     device = torch.device(device)
-    devices = (
-        [device.index if device.index is not None else torch.cuda.current_device()]
-        if (device.type == "cuda")
-        else []
-    )
-    kwargs: dict[str, Any] = {"devices": devices}
-    if device.type == "mps":
+    kwargs: dict[str, Any] = {"devices": []}
+    if device.type == "cuda":
+        kwargs = {
+            "devices": [device.index if device.index is not None else torch.cuda.current_device()]
+        }
+    elif device.type == "mps":
         kwargs = {"devices": [0], "device_type": "mps"}
-    with torch.random.fork_rng(**kwargs):
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(torch.random.fork_rng(**kwargs))
+        except (AttributeError, RuntimeError, TypeError):
+            # a backend whose RNG state cannot be saved: fork the CPU generator only
+            stack.enter_context(torch.random.fork_rng(devices=[]))
         torch.manual_seed(int(seed))
         yield
 
