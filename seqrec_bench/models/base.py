@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from abc import ABC, abstractmethod
@@ -42,7 +43,31 @@ __all__ = [
     "config_from_dict",
     "parse_overrides",
     "config_fields",
+    "LONG_HISTORY_MEDIAN",
+    "median_length",
 ]
+
+#: Median training-sequence length from which a data set counts as "long history" (MovieLens-like
+#: rather than Amazon-like); the neural models pick their per-family defaults by it.
+LONG_HISTORY_MEDIAN = 50
+
+
+def median_length(stats: dict[str, Any] | None) -> float | None:
+    """``stats["length"]["median"]`` (PROTOCOL §1 statistics) when present and finite, else ``None``.
+
+    What :meth:`Model.default_config` implementations use to tell long histories from short ones.
+
+    Example:
+        >>> median_length({"length": {"median": 65.0}})
+        65.0
+        >>> median_length(None) is None
+        True
+    """
+    try:
+        value = float(stats["length"]["median"])  # type: ignore[index]
+    except (TypeError, KeyError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 class NotFittedError(RuntimeError):

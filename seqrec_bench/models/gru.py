@@ -12,7 +12,6 @@ would run the GRU's biases over the padding and change the state a user starts f
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,7 @@ import torch
 from torch import nn
 
 from seqrec_bench.data.sequences import Sequences
-from seqrec_bench.models.base import Model
+from seqrec_bench.models.base import LONG_HISTORY_MEDIAN, Model, median_length
 from seqrec_bench.training import (
     SequenceBatch,
     SequenceBatches,
@@ -35,9 +34,6 @@ if TYPE_CHECKING:
     from seqrec_bench.evaluation.evaluator import Evaluator
 
 __all__ = ["GRUModel", "GRUConfig", "GRUModule"]
-
-#: Median sequence length from which a data set counts as "long history" (MovieLens).
-LONG_HISTORY_MEDIAN = 50
 
 #: Users encoded at once when scoring.
 _SCORE_CHUNK = 2048
@@ -128,11 +124,8 @@ class GRUModel(Model):
 
         Missing or malformed statistics fall back to the class defaults.
         """
-        try:
-            median = float(dataset_stats["length"]["median"])  # type: ignore[index]
-        except (TypeError, KeyError, ValueError):
-            median = math.nan
-        if math.isfinite(median) and median >= LONG_HISTORY_MEDIAN:
+        median = median_length(dataset_stats)
+        if median is not None and median >= LONG_HISTORY_MEDIAN:
             return replace(cls.config_cls(), max_len=200, dropout=0.1)
         return cls.config_cls()
 

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqrec_bench.data.sequences import Sequences
-from seqrec_bench.models.base import Model
+from seqrec_bench.models.base import LONG_HISTORY_MEDIAN, Model, median_length
 from seqrec_bench.training import (
     SequenceBatch,
     SequenceBatches,
@@ -51,9 +51,6 @@ if TYPE_CHECKING:
     from seqrec_bench.evaluation.evaluator import Evaluator
 
 __all__ = ["TransformerModel", "TransformerConfig", "SASRecModule"]
-
-#: Median training-sequence length from which a data set counts as "long history" (MovieLens).
-LONG_HISTORY_MEDIAN = 50
 
 #: Users encoded at once when scoring.
 _SCORE_CHUNK = 1024
@@ -272,7 +269,7 @@ class TransformerModel(Model):
 
         Missing or malformed statistics fall back to the class defaults.
         """
-        median = _median_length(dataset_stats)
+        median = median_length(dataset_stats)
         if median is not None and median >= LONG_HISTORY_MEDIAN:
             return replace(
                 cls.config_cls(),
@@ -350,11 +347,3 @@ class TransformerModel(Model):
             out.append(self.module(items, last_only=True) @ weights.T)
         return torch.cat(out).float()
 
-
-def _median_length(stats: dict[str, Any] | None) -> float | None:
-    """``stats["length"]["median"]`` when present and numeric, else ``None``."""
-    try:
-        value = float(stats["length"]["median"])  # type: ignore[index]
-    except (TypeError, KeyError, ValueError):
-        return None
-    return value if math.isfinite(value) else None

@@ -45,7 +45,6 @@ patience, or few updates per epoch, would stop BERT4Rec on that plateau and repo
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -53,7 +52,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from seqrec_bench.data import Sequences
-from seqrec_bench.models.base import Model
+from seqrec_bench.models.base import LONG_HISTORY_MEDIAN, Model, median_length
 from seqrec_bench.training import (
     SequenceBatch,
     SequenceBatches,
@@ -69,10 +68,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BERT4RecModel", "BERT4RecConfig", "BERT4RecModule"]
 
-#: Median training-sequence length from which a data set counts as "long history"
-#: (MovieLens-like); the paper uses ``max_len = 200`` there and 50 on Amazon Beauty and Steam.
-LONG_HISTORY_MEDIAN = 50
-
+# Long histories (median length >= LONG_HISTORY_MEDIAN, MovieLens-like): the paper uses
+# ``max_len = 200`` there and 50 on Amazon Beauty and Steam.
 
 @dataclass(frozen=True)
 class BERT4RecConfig(TrainerConfig):
@@ -255,7 +252,7 @@ class BERT4RecModel(Model):
 
         Missing or malformed statistics give the class defaults.
         """
-        median = _median_length(dataset_stats)
+        median = median_length(dataset_stats)
         if median is not None and median >= LONG_HISTORY_MEDIAN:
             return replace(cls.config_cls(), max_len=200, dropout=0.1)
         return cls.config_cls()
@@ -322,11 +319,3 @@ def _cloze_mask(
         masked = torch.where(last_only[:, None], last, masked)
     return masked
 
-
-def _median_length(stats: dict[str, Any] | None) -> float | None:
-    """``stats["length"]["median"]`` when present and numeric, else ``None``."""
-    try:
-        value = float(stats["length"]["median"])  # type: ignore[index]
-    except (TypeError, KeyError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
