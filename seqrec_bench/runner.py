@@ -179,9 +179,75 @@ def default_output_dir(cfg: RunConfig, base: Path = Path("results")) -> Path:
 
 
 # -- environment ---------------------------------------------------------------------------------
-def _peak_rss_mb() -> float:
+def _process_peak_rss_mb() -> float:
+    """The process's high-water mark (cannot be reset: it covers every earlier cell too)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024.0 if sys.platform != "darwin" else peak / (1024.0 * 1024.0)
+
+
+def _current_rss_mb() -> float | None:
+    """Resident memory now, from ``/proc/self/statm`` (Linux); ``None`` elsewhere."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            resident_pages = int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return resident_pages * os.sysconf("SC_PAGE_SIZE") / (1024.0 * 1024.0)
+
+
+class PeakRSS:
+    """Peak resident memory of the process *during* a ``with`` block, in MB.
+
+    ``ru_maxrss`` is the high-water mark of the whole process and cannot be reset, so in a grid
+    it would charge every cell with the largest earlier one (the first transformer's peak showed
+    up again under pop). This samples ``/proc/self/statm`` from a daemon thread every
+    ``interval`` seconds instead; a spike shorter than the interval can be missed. Where
+    ``/proc`` is absent (macOS, Windows) it falls back to the process high-water mark.
+
+    Example:
+        >>> with PeakRSS() as peak:
+        ...     block = bytearray(50 * 2**20)
+        >>> peak.mb > 0
+        True
+    """
+
+    def __init__(self, interval: float = 0.05) -> None:
+        import threading
+
+        self.interval = interval
+        self.mb = 0.0
+        self._stop: threading.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        now = _current_rss_mb()
+        if now is not None and now > self.mb:
+            self.mb = now
+
+    def _run(self) -> None:
+        assert self._stop is not None
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> PeakRSS:
+        import threading
+
+        if _current_rss_mb() is None:
+            return self
+        self._sample()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="seqbench-peak-rss", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is None:
+            self.mb = _process_peak_rss_mb()
+            return
+        assert self._stop is not None
+        self._stop.set()
+        self._thread.join()
+        self._sample()
 
 
 def _git_info() -> dict[str, Any]:
@@ -385,15 +451,16 @@ def run_experiment(cfg: RunConfig, console=None, log=None) -> Path:
                     )
                     model = cls(config)
                     _reset_gpu_peak(device)
-                    t_fit = time.perf_counter()
-                    model.fit(split.train, seed=seed, device=device, validator=validator)
-                    fit_seconds = time.perf_counter() - t_fit
-                    valid_result = validator.evaluate(model)
-                    tester = Evaluator(
-                        split.test_inputs, split.test_targets(), metrics=metrics_all,
-                        exclude_seen=cfg.exclude_seen, negatives=test_negs,
-                    )
-                    test_result = tester.evaluate(model)
+                    with PeakRSS() as peak_rss:
+                        t_fit = time.perf_counter()
+                        model.fit(split.train, seed=seed, device=device, validator=validator)
+                        fit_seconds = time.perf_counter() - t_fit
+                        valid_result = validator.evaluate(model)
+                        tester = Evaluator(
+                            split.test_inputs, split.test_targets(), metrics=metrics_all,
+                            exclude_seen=cfg.exclude_seen, negatives=test_negs,
+                        )
+                        test_result = tester.evaluate(model)
                     record = {
                         "dataset": ds_spec.name,
                         "model": spec.label,
@@ -415,7 +482,7 @@ def run_experiment(cfg: RunConfig, console=None, log=None) -> Path:
                             "test_eval_seconds": test_result.seconds,
                             "data_seconds": data_seconds,
                         },
-                        "memory": {"peak_rss_mb": _peak_rss_mb(), "peak_gpu_mb": _gpu_peak(device)},
+                        "memory": {"peak_rss_mb": peak_rss.mb, "peak_gpu_mb": _gpu_peak(device)},
                         "parameters": model.n_parameters(),
                         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
                     }

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from seqrec_bench import registry
@@ -136,3 +140,19 @@ def test_unknown_model_config_key_in_experiment_is_rejected(quiet, tmp_path):
     with pytest.raises(ValueError, match="unknown"):
         run_experiment(cfg, *quiet)
     assert not (tmp_path / "o").exists()
+
+
+# -- per-cell peak memory ------------------------------------------------------------------------
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc (Linux)")
+def test_peak_rss_is_per_block_not_the_process_high_water_mark() -> None:
+    """A later cell must not be charged with an earlier, larger cell's peak (ru_maxrss would)."""
+    from seqrec_bench.runner import PeakRSS
+
+    with PeakRSS(interval=0.005) as big:
+        block = np.ones(300 * 2**20 // 8)  # 300 MB, touched
+        time.sleep(0.05)
+        del block
+    with PeakRSS(interval=0.005) as small:
+        time.sleep(0.05)
+    assert big.mb > small.mb + 200  # the 300 MB block shows in the first block only
+    assert small.mb > 0
