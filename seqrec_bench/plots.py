@@ -32,10 +32,22 @@ def _pyplot():
     return plt
 
 
+def _trains_in_epochs(record: dict) -> bool:
+    """Whether a cell's history is training epochs (vs. a validation search such as markov's).
+
+    Trainer-based models have ``max_epochs`` in their config and a ``loss`` per epoch; markov's
+    history is its back-off weight grid and has neither.
+    """
+    config = record.get("config") or {}
+    return "max_epochs" in config or any("loss" in h for h in record.get("history") or [])
+
+
 def plot_run(root: str | Path, out_dir: str | Path | None = None, max_k: int = 50) -> list[Path]:
     """Write ``training_curves.{png,pdf}`` and ``metrics_vs_k.{png,pdf}``; return their paths.
 
-    Training curves: validation NDCG@10 per epoch of every iterative model (one line per seed).
+    Training curves: validation NDCG@10 per epoch of every iterative model (one line per seed);
+    a model that records a validation search instead of epochs (no ``loss`` in its history, e.g.
+    markov's back-off grid) is a dashed level line at its selected value.
     Metrics vs k: HR@k and NDCG@k for k = 1..max_k from the stored ranks, mean over seeds with a
     band spanning the seeds' min..max.
     """
@@ -50,16 +62,30 @@ def plot_run(root: str | Path, out_dir: str | Path | None = None, max_k: int = 5
     for key, rec in rd.iter_cells():
         cells.setdefault(key.dataset, {}).setdefault(key.model, []).append(rec)
     datasets = sorted(cells)
+    # one colour per model in every panel and both figures (not per panel position)
+    models = sorted({model for per_model in cells.values() for model in per_model})
+    colour = {model: f"C{i % 10}" for i, model in enumerate(models)}
     written: list[Path] = []
 
     # -- training curves --------------------------------------------------------------------
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4), squeeze=False)
     for ax, ds in zip(axes[0], datasets, strict=True):
         drawn = False
-        for i, (model, recs) in enumerate(sorted(cells[ds].items())):
-            color = f"C{i}"
+        for model, recs in sorted(cells[ds].items()):
+            color = colour[model]
             for j, rec in enumerate(sorted(recs, key=lambda r: r["seed"])):
                 hist = [h for h in rec.get("history", []) if "NDCG@10" in h and "epoch" in h]
+                if hist and not _trains_in_epochs(rec):
+                    # not training epochs but a validation search (markov's back-off grid): its
+                    # points have no x axis in common with epochs, so draw the selected value as
+                    # a level line the training curves can be read against
+                    chosen = max(h["NDCG@10"] for h in hist)
+                    ax.axhline(
+                        chosen, color=color, linestyle="--", linewidth=1, alpha=0.8,
+                        label=f"{model} (no epochs)" if j == 0 else None,
+                    )
+                    drawn = True
+                    continue
                 if len(hist) < 2:
                     continue
                 ax.plot(
@@ -90,14 +116,14 @@ def plot_run(root: str | Path, out_dir: str | Path | None = None, max_k: int = 5
     ks = np.arange(1, max_k + 1)
     fig, axes = plt.subplots(2, len(datasets), figsize=(5.5 * len(datasets), 7), squeeze=False)
     for col, ds in enumerate(datasets):
-        for i, (model, recs) in enumerate(sorted(cells[ds].items())):
+        for model, recs in sorted(cells[ds].items()):
             ranks = [rd.read_ranks(CellKey.from_record(r)) for r in recs]
             for row, (name, fn) in enumerate((("HR", hit_rate), ("NDCG", ndcg))):
                 curves = np.array([[fn(r, int(k)).mean() for k in ks] for r in ranks])
                 ax = axes[row][col]
-                ax.plot(ks, curves.mean(axis=0), color=f"C{i}", label=model)
+                ax.plot(ks, curves.mean(axis=0), color=colour[model], label=model)
                 if len(curves) > 1:
-                    ax.fill_between(ks, curves.min(axis=0), curves.max(axis=0), color=f"C{i}", alpha=0.2)
+                    ax.fill_between(ks, curves.min(axis=0), curves.max(axis=0), color=colour[model], alpha=0.2)
                 ax.set_title(f"{ds}: {name}@k (test)")
                 ax.set_xlabel("k")
                 ax.set_ylabel(f"{name}@k")

@@ -113,3 +113,17 @@ def test_efficiency_columns_in_table(tmp_path):
     assert "train s" in result.output and "params" in result.output
     js = json.loads(CliRunner().invoke(app, ["table", str(tmp_path), "--format", "json"]).output)
     assert js
+
+
+def test_a_validation_search_is_not_drawn_as_epochs():
+    """markov's back-off grid is stored as history rows too; it must not become a 6-epoch curve."""
+    from seqrec_bench.plots import _trains_in_epochs
+
+    markov = {
+        "config": {"order": 1, "alpha": 0.01, "backoff_weight": 0.01, "select_on_validation": True},
+        "history": [{"epoch": e, "backoff_weight": w, "NDCG@10": 0.07} for e, w in enumerate((1e-4, 0.5))],
+    }
+    trained = {"config": {"max_epochs": 100}, "history": [{"epoch": 1, "loss": 6.0, "NDCG@10": 0.1}]}
+    plugin_without_epoch_cap = {"config": {}, "history": [{"epoch": 1, "loss": 6.0, "NDCG@10": 0.1}]}
+    assert not _trains_in_epochs(markov)
+    assert _trains_in_epochs(trained) and _trains_in_epochs(plugin_without_epoch_cap)
