@@ -356,12 +356,17 @@ def plot(
     results_dir: Annotated[Path, typer.Argument(help="A folder written by `seqbench run`.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the figures (default: RESULTS_DIR/figures).")] = None,
     max_k: Annotated[int, typer.Option("--max-k", help="Largest k of the metric-vs-k curves.")] = 50,
+    models: Annotated[str | None, typer.Option("--models", help="Only these models (comma-separated).")] = None,
+    datasets: Annotated[str | None, typer.Option("--datasets", help="Only these data sets (comma-separated).")] = None,
 ) -> None:
     """Write training curves and HR/NDCG-vs-k figures (PNG and PDF); needs matplotlib."""
     with _errors():
         from seqrec_bench.plots import plot_run
 
-        for path in plot_run(results_dir, output, max_k=max_k):
+        for path in plot_run(
+            results_dir, output, max_k=max_k,
+            models=_comma_list(models) or None, datasets=_comma_list(datasets) or None,
+        ):
             out.print(str(path))
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqrec_bench.results import CellKey, ResultsDir
+from seqrec_bench.results import CellKey, ResultsDir, ResultsError
 
 __all__ = ["plot_run", "MissingPlotDependency"]
 
@@ -42,13 +42,20 @@ def _trains_in_epochs(record: dict) -> bool:
     return "max_epochs" in config or any("loss" in h for h in record.get("history") or [])
 
 
-def plot_run(root: str | Path, out_dir: str | Path | None = None, max_k: int = 50) -> list[Path]:
+def plot_run(
+    root: str | Path,
+    out_dir: str | Path | None = None,
+    max_k: int = 50,
+    models: list[str] | None = None,
+    datasets: list[str] | None = None,
+) -> list[Path]:
     """Write ``training_curves.{png,pdf}`` and ``metrics_vs_k.{png,pdf}``; return their paths.
 
     Training curves: validation NDCG@10 per epoch of every iterative model (one line per seed);
     a model that records a validation search instead of epochs (no ``loss`` in its history, e.g.
     markov's back-off grid) is a dashed level line at its selected value.
-    Metrics vs k: HR@k and NDCG@k for k = 1..max_k from the stored ranks, mean over seeds with a
+    ``models`` / ``datasets`` keep only those (e.g. the built-ins of a folder that also holds a
+    plugin's cells). Metrics vs k: HR@k and NDCG@k for k = 1..max_k from the stored ranks, mean over seeds with a
     band spanning the seeds' min..max.
     """
     from seqrec_bench.evaluation.metrics import hit_rate, ndcg
@@ -60,7 +67,15 @@ def plot_run(root: str | Path, out_dir: str | Path | None = None, max_k: int = 5
     out.mkdir(parents=True, exist_ok=True)
     cells: dict[str, dict[str, list[dict]]] = {}
     for key, rec in rd.iter_cells():
+        if (models and key.model not in models) or (datasets and key.dataset not in datasets):
+            continue
         cells.setdefault(key.dataset, {}).setdefault(key.model, []).append(rec)
+    if not cells:
+        raise ResultsError(
+            f"{root}: no completed cells"
+            + (" for the requested models/datasets" if models or datasets else "")
+            + "; run `seqbench run` first, or check --models/--datasets against `seqbench table`"
+        )
     datasets = sorted(cells)
     # one colour per model in every panel and both figures (not per panel position)
     models = sorted({model for per_model in cells.values() for model in per_model})

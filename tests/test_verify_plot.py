@@ -127,3 +127,15 @@ def test_a_validation_search_is_not_drawn_as_epochs():
     plugin_without_epoch_cap = {"config": {}, "history": [{"epoch": 1, "loss": 6.0, "NDCG@10": 0.1}]}
     assert not _trains_in_epochs(markov)
     assert _trains_in_epochs(trained) and _trains_in_epochs(plugin_without_epoch_cap)
+
+
+def test_plot_filters_models_and_rejects_an_empty_selection(tmp_path):
+    pytest.importorskip("matplotlib")
+    fake_run(tmp_path, {"transformer": [[1, 5, 30]], "bert4rec": [[2, 3, 4]]})
+    result = CliRunner().invoke(app, ["plot", str(tmp_path), "--models", "transformer", "--max-k", "5"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "figures" / "training_curves.png").stat().st_size > 1000
+    result = CliRunner().invoke(app, ["plot", str(tmp_path), "--models", "nope"])
+    assert result.exit_code != 0
+    assert "no completed cells for the requested models/datasets" in result.output
+    assert "Traceback" not in result.output
