@@ -13,6 +13,7 @@ import os
 import platform
 import resource
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -212,8 +213,6 @@ class PeakRSS:
     """
 
     def __init__(self, interval: float = 0.05) -> None:
-        import threading
-
         self.interval = interval
         self.mb = 0.0
         self._stop: threading.Event | None = None
@@ -230,8 +229,6 @@ class PeakRSS:
             self._sample()
 
     def __enter__(self) -> PeakRSS:
-        import threading
-
         if _current_rss_mb() is None:
             return self
         self._sample()
