@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from seqrec_bench.data.cache import default_file_mode
+
 __all__ = [
     "atomic_write_text",
     "atomic_write_json",
@@ -47,6 +49,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, default_file_mode())  # mkstemp's 0600 would make results owner-only
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)

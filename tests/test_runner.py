@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from pathlib import Path
 
@@ -9,9 +11,10 @@ import numpy as np
 import pytest
 
 from seqrec_bench import registry
+from seqrec_bench.data.cache import atomic_path
 from seqrec_bench.experiment import ExperimentError, load_experiment, parse_experiment
 from seqrec_bench.models import PopularityModel
-from seqrec_bench.results import ResultsDir
+from seqrec_bench.results import ResultsDir, atomic_write_text
 from seqrec_bench.runner import DatasetSpec, ModelSpec, RunConfig, parse_set_options, run_experiment
 
 SMALL = {"synthetic": {"n_users": 200, "n_items": 60, "mean_length": 10}}
@@ -156,3 +159,16 @@ def test_peak_rss_is_per_block_not_the_process_high_water_mark() -> None:
         time.sleep(0.05)
     assert big.mb > small.mb + 200  # the 300 MB block shows in the first block only
     assert small.mb > 0
+
+
+def test_written_files_get_the_umask_mode_not_mkstemps_0600(tmp_path: Path) -> None:
+    """Results and caches are written through temp files; they must not end up owner-only."""
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "table.md", "x")
+        with atomic_path(tmp_path / "cache.npz") as tmp:
+            tmp.write_bytes(b"y")
+    finally:
+        os.umask(old)
+    for name in ("table.md", "cache.npz"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644

@@ -71,6 +71,17 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def default_file_mode() -> int:
+    """The mode ``open()`` would give a new file under the current umask (``0o666 & ~umask``).
+
+    ``tempfile.mkstemp`` creates files readable by their owner only; files moved into place
+    from it get this mode instead, so results and caches are as readable as any other file.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextmanager
 def atomic_path(target: Path):
     """Yield a temporary path beside ``target``; on success move it onto ``target``.
@@ -81,6 +92,7 @@ def atomic_path(target: Path):
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.fchmod(fd, default_file_mode())
     os.close(fd)
     tmp = Path(name)
     try:
