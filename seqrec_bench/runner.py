@@ -473,6 +473,7 @@ def run_experiment(cfg: RunConfig, console=None, log=None) -> Path:
                         "test": test_result.metrics,
                         "history": model.history,
                         "best_epoch": model.best_epoch,
+                        "stop_reason": model.stop_reason,
                         "times": {
                             "fit_seconds": fit_seconds,
                             "best_epoch_seconds": _time_to_best(model),
@@ -486,6 +487,8 @@ def run_experiment(cfg: RunConfig, console=None, log=None) -> Path:
                     rd.write_cell(key, record, test_result.ranks)
                     completed_here += 1
                     best = f", best epoch {model.best_epoch}" if model.best_epoch is not None else ""
+                    if model.stop_reason == "time_budget":
+                        best += " (stopped by the time budget)"
                     log.print(
                         f"    seed {seed}: fit {fit_seconds:.1f}s{best}; "
                         f"valid NDCG@10 {valid_result.metrics['NDCG@10']:.4f}, "

@@ -172,3 +172,20 @@ def test_written_files_get_the_umask_mode_not_mkstemps_0600(tmp_path: Path) -> N
         os.umask(old)
     for name in ("table.md", "cache.npz"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
+
+
+def test_cells_record_why_training_stopped(quiet, tmp_path):
+    """A run cut by its time budget says so in its cell (and closed-form models say nothing)."""
+    out = tmp_path / "budget"
+    tiny = {"hidden": 8, "n_blocks": 1, "max_len": 8, "max_epochs": 1000, "time_budget": 1e-3}
+    cfg = RunConfig(
+        datasets=[DatasetSpec("synthetic", options=SMALL)],
+        models=[ModelSpec("transformer", "transformer", tiny), ModelSpec("pop", "pop")],
+        seeds=[0],
+        output=out,
+    )
+    run_experiment(cfg, *quiet)
+    cells = {k.model: rec for k, rec in ResultsDir(out).iter_cells()}
+    assert cells["transformer"]["stop_reason"] == "time_budget"
+    assert cells["transformer"]["best_epoch"] == 1 and len(cells["transformer"]["history"]) == 1
+    assert cells["pop"]["stop_reason"] is None

@@ -98,6 +98,8 @@ class Model(ABC):
         history: one dict per training epoch (``epoch``, ``loss``, validation metrics,
             ``seconds``) for iterative models; empty for closed-form ones.
         best_epoch: the epoch whose weights were kept (early stopping), or ``None``.
+        stop_reason: why training ended (``"patience"``, ``"max_epochs"``, ``"time_budget"``),
+            or ``None`` for closed-form models; stored with the run, so a budget-cut run shows.
     """
 
     name: ClassVar[str] = ""
@@ -122,6 +124,7 @@ class Model(ABC):
         self.n_items: int = 0
         self.history: list[dict[str, float]] = []
         self.best_epoch: int | None = None
+        self.stop_reason: str | None = None
         self._fitted = False
 
     # -- dataset-dependent defaults -------------------------------------------------------------
@@ -169,6 +172,7 @@ class Model(ABC):
         self.n_items = train.n_items
         self.history = []
         self.best_epoch = None
+        self.stop_reason = None
         self._fitted = False
         self._fit(train, validator)
         self._fitted = True

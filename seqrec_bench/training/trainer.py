@@ -316,6 +316,7 @@ def train(
         module.load_state_dict(best_state)
     module.eval()
     model.best_epoch = best_epoch
+    model.stop_reason = stop_reason
     return TrainResult(
         best_epoch=best_epoch,
         best_value=best_value,
