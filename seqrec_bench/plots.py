@@ -76,15 +76,15 @@ def plot_run(
             + (" for the requested models/datasets" if models or datasets else "")
             + "; run `seqbench run` first, or check --models/--datasets against `seqbench table`"
         )
-    datasets = sorted(cells)
+    shown_datasets = sorted(cells)
     # one colour per model in every panel and both figures (not per panel position)
-    models = sorted({model for per_model in cells.values() for model in per_model})
-    colour = {model: f"C{i % 10}" for i, model in enumerate(models)}
+    shown_models = sorted({model for per_model in cells.values() for model in per_model})
+    colour = {model: f"C{i % 10}" for i, model in enumerate(shown_models)}
     written: list[Path] = []
 
     # -- training curves --------------------------------------------------------------------
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4), squeeze=False)
-    for ax, ds in zip(axes[0], datasets, strict=True):
+    fig, axes = plt.subplots(1, len(shown_datasets), figsize=(5.5 * len(shown_datasets), 4), squeeze=False)
+    for ax, ds in zip(axes[0], shown_datasets, strict=True):
         drawn = False
         for model, recs in sorted(cells[ds].items()):
             color = colour[model]
@@ -129,8 +129,8 @@ def plot_run(
 
     # -- metrics vs k -------------------------------------------------------------------------
     ks = np.arange(1, max_k + 1)
-    fig, axes = plt.subplots(2, len(datasets), figsize=(5.5 * len(datasets), 7), squeeze=False)
-    for col, ds in enumerate(datasets):
+    fig, axes = plt.subplots(2, len(shown_datasets), figsize=(5.5 * len(shown_datasets), 7), squeeze=False)
+    for col, ds in enumerate(shown_datasets):
         for model, recs in sorted(cells[ds].items()):
             ranks = [rd.read_ranks(CellKey.from_record(r)) for r in recs]
             for row, (name, fn) in enumerate((("HR", hit_rate), ("NDCG", ndcg))):

@@ -215,7 +215,7 @@ class PeakRSS:
     def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
         self.mb = 0.0
-        self._stop: threading.Event | None = None
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _sample(self) -> None:
@@ -224,7 +224,6 @@ class PeakRSS:
             self.mb = now
 
     def _run(self) -> None:
-        assert self._stop is not None
         while not self._stop.wait(self.interval):
             self._sample()
 
@@ -232,7 +231,6 @@ class PeakRSS:
         if _current_rss_mb() is None:
             return self
         self._sample()
-        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="seqbench-peak-rss", daemon=True)
         self._thread.start()
         return self
@@ -241,7 +239,6 @@ class PeakRSS:
         if self._thread is None:
             self.mb = _process_peak_rss_mb()
             return
-        assert self._stop is not None
         self._stop.set()
         self._thread.join()
         self._sample()

@@ -71,7 +71,7 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def default_file_mode() -> int:
+def _default_file_mode() -> int:
     """The mode ``open()`` would give a new file under the current umask (``0o666 & ~umask``).
 
     ``tempfile.mkstemp`` creates files readable by their owner only; files moved into place
@@ -92,7 +92,7 @@ def atomic_path(target: Path):
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.fchmod(fd, default_file_mode())
+    os.fchmod(fd, _default_file_mode())  # not mkstemp's owner-only 0600
     os.close(fd)
     tmp = Path(name)
     try:
