@@ -1,16 +1,21 @@
 """How much of the synthetic data set's planted structure a first-order model can reach.
 
-Two transition-count scorers (not library models) on the *validation* split of ``synthetic``:
+Scorers that are *not* library models, on the **validation** split of ``synthetic``:
 
-* ``lag 1``: counts of (last item -> next item) -- what a first-order Markov chain can know;
-* ``lag 1+3``: the same plus counts of (item 3 steps back -> next item) -- part of what a
-  sequence model (transformer, GRU) could know on top.
+* ``popularity``: training counts;
+* ``lag-1 counts``: (last item -> next item) transition frequencies, what a first-order Markov
+  chain can know (``markov`` adds smoothing and a popularity back-off chosen on validation);
+* ``lag-1 + echo-lag counts``: the same plus the transitions from the item ``echo_lag`` steps
+  back (only useful when ``p_echo > 0``);
+* ``planted oracle``: the generator's own next-item probabilities (:func:`planted_scores`: it is
+  handed the hidden topic, successor and partner tables), an upper reference for any model.
 
-The gap between the two is the headroom a sequence model has over ``markov`` from the echo
-mechanism alone. Validation only: nothing here may be used to look at test targets.
+The gap between ``lag-1 counts`` and the oracle is the headroom a sequence model (transformer,
+GRU) has over ``markov``; how much of it a model reaches is what the synthetic rows of
+``results/quality.md`` measure. Validation only: nothing here looks at test targets.
 
     python benchmarks/synthetic_headroom.py                      # generator defaults
-    python benchmarks/synthetic_headroom.py p_echo=0.3 n_users=5000
+    python benchmarks/synthetic_headroom.py p_echo=0.2 n_users=5000
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ import sys
 
 import numpy as np
 
-from seqrec_bench.data import load_dataset
+from seqrec_bench.data import SyntheticConfig, load_dataset
 from seqrec_bench.data.split import LeaveOneOutSplit
+from seqrec_bench.data.synthetic import planted_scores
 
 
 def _ndcg_at_10(scores: np.ndarray, inputs, targets: np.ndarray) -> float:
@@ -38,6 +44,7 @@ def _ndcg_at_10(scores: np.ndarray, inputs, targets: np.ndarray) -> float:
 
 def main(argv: list[str]) -> None:
     options = dict(arg.split("=", 1) for arg in argv)
+    config = SyntheticConfig.from_dict(options)
     dataset = load_dataset("synthetic", synthetic=options, cache=False)
     split = LeaveOneOutSplit.from_sequences(dataset.sequences)
     train, n = split.train, dataset.sequences.n_items
@@ -51,12 +58,30 @@ def main(argv: list[str]) -> None:
 
     inputs, targets = split.valid_inputs, split.valid_targets
     # a tiny popularity term breaks the ties among items never seen after the last one
-    pop = 1e-3 * np.bincount(train.items, minlength=n + 1) / len(train.items)
-    lag1 = transitions(1)[inputs.last(1)] + pop
-    both = lag1 + transitions(3)[inputs.last(3)]
-    print(f"synthetic {options or '(defaults)'}: validation NDCG@10")
-    print(f"  count oracle, lag 1   (what markov can know): {_ndcg_at_10(lag1, inputs, targets):.4f}")
-    print(f"  count oracle, lag 1+3 (sequence headroom):    {_ndcg_at_10(both, inputs, targets):.4f}")
+    popularity = np.bincount(train.items, minlength=n + 1) / len(train.items)
+    lag1 = transitions(1)[inputs.last(1)] + 1e-3 * popularity
+    echo = lag1 + transitions(config.echo_lag)[inputs.last(config.echo_lag)]
+
+    # the oracle works on raw ids: translate the validation inputs, and its columns back
+    vocab = dataset.vocab
+    raw_item = np.concatenate([[0], np.asarray(vocab.item_ids, dtype=np.int64)])
+    raw_users = np.asarray(vocab.user_ids, dtype=np.int64)
+    raw_items = raw_item[inputs.items]
+    histories = np.split(raw_items, inputs.offsets[1:-1])
+    oracle_raw = planted_scores(config, raw_users, histories)
+    oracle = np.zeros((len(targets), n + 1))
+    oracle[:, 1:] = oracle_raw[:, raw_item[1:] - 1]
+    oracle += 1e-9 * popularity  # same tie-break, far below any planted probability
+
+    rows = [
+        ("popularity", np.broadcast_to(popularity, (len(targets), n + 1))),
+        ("lag-1 counts (what markov can know)", lag1),
+        (f"lag-1 + lag-{config.echo_lag} counts", echo),
+        ("planted oracle (the generator's own probabilities)", oracle),
+    ]
+    print(f"synthetic {options or '(defaults)'}: validation NDCG@10, {len(targets):,} users")
+    for name, scores in rows:
+        print(f"  {name:<52} {_ndcg_at_10(np.asarray(scores), inputs, targets):.4f}")
 
 
 if __name__ == "__main__":

@@ -37,8 +37,8 @@ __all__ = ["load_dataset", "list_datasets", "SYNTHETIC"]
 SYNTHETIC = "synthetic"
 
 _SYNTHETIC_DESCRIPTION = (
-    "Generated offline: Zipf popularity, item successors, user topics and a lag-3 echo "
-    "(2,000 users, 500 items, mean length 30 by default)"
+    "Generated offline: users with persistent topics, noise that hides them from the last item, "
+    "item successors, Zipf popularity (10,000 users, 500 items, mean length 12 by default)"
 )
 #: Ratings files recognised when a folder is given as a local path.
 _KNOWN_FILES = ("u.data", "ratings.dat", "ratings.csv")

@@ -1,26 +1,34 @@
 """A built-in, offline, deterministic data set with planted sequential structure.
 
-Each user has a latent topic (a cluster of items) that persists over the whole sequence. Each
-next item is drawn, step by step, by one of four mechanisms:
+Each user has ``topics_per_user`` latent topics (clusters of items; one by default) that persist
+over the whole sequence. Each next item is drawn, step by step, by one of four mechanisms:
 
+* **topic** (``1 - p_successor - p_echo - p_noise``): an item of one of the user's topics, by
+  popularity. The topic shows in the whole history, but in the last item only when that item
+  was itself a topic draw: a model that reads the history (transformer, GRU) can know it where a
+  first-order Markov chain cannot.
+* **noise** (``p_noise``): any item, by popularity. Noise is what hides the topic from the last
+  item.
 * **successor** (``p_successor``): one of the last item's ``n_successors`` likely successors,
   a fixed random table, with probabilities halving from the first to the last successor.
-  First-order Markov chains learn this; popularity cannot.
-* **echo** (``p_echo``): the fixed "partner" of the item seen ``echo_lag`` steps earlier. Only a
-  model that looks further back than the last item (a transformer, a GRU) can exploit it.
-* **topic** (the rest): an item of the user's topic, by popularity. The topic is visible in the
-  whole history but only weakly in the last item, again favouring sequence models.
-* **noise** (``p_noise``): any item, by popularity.
+  First-order Markov chains learn this (by counting, very data-efficiently); popularity cannot.
+* **echo** (``p_echo``, off by default): the fixed "partner" of the item seen ``echo_lag`` steps
+  earlier. Only a model that looks further back than the last item can exploit it; neither
+  neural default learns such a fixed-lag pattern within early stopping on data of this size
+  (``results/quality.md``), so it is an option for studies of that question.
 
 Item popularity is Zipf-like (``zipf_exponent``) over a random order of the items. Users do not
 consume an item twice (like MovieLens): a drawn item already seen is redrawn from the user's
-topic, then from global popularity, and after a few tries kept. Sequence lengths are
+topics, then from global popularity, and after a few tries kept. Sequence lengths are
 ``min_length`` plus a log-normal part with mean ``mean_length - min_length``, capped at
 ``max_length`` (default: half the catalogue).
 
-The defaults (2,000 users, 500 items, mean length 30) make a data set on which the README's main
-command (markov, pop and two small neural models, a few epochs) runs in a couple of minutes on a
-laptop CPU. The MovieLens-1M shape is
+The defaults (10,000 users, 500 items in 25 topics, mean length 12, 35% noise, 10% successors)
+are chosen so that the ranking the protocol is meant to reveal is there to be found, with
+enough users for paired tests to resolve it: on validation (``benchmarks/synthetic_headroom.py``)
+popularity scores NDCG@10 0.033, transition counts from the last item 0.133, and the
+generator's own probabilities (:func:`planted_scores`, an oracle) 0.238 -- the headroom a
+sequence model has over ``markov``. The MovieLens-1M shape is
 ``{"n_users": 6040, "n_items": 3416, "mean_length": 165}`` (about a million interactions, generated
 in a few seconds: the loop runs over time steps with all users vectorised).
 
@@ -44,10 +52,17 @@ import numpy as np
 from seqrec_bench.data.dataset import DatasetError
 from seqrec_bench.data.readers import Interactions
 
-__all__ = ["SyntheticConfig", "generate_synthetic", "GENERATOR_VERSION"]
+__all__ = [
+    "SyntheticConfig",
+    "generate_synthetic",
+    "GENERATOR_VERSION",
+    "PlantedStructure",
+    "planted_structure",
+    "planted_scores",
+]
 
 #: Bumped whenever the generator's output for the same parameters changes (part of the checksum).
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 #: Largest users x items "already seen" matrix (one byte per cell) the generator allocates.
 _MAX_SEEN_CELLS = 2_000_000_000
@@ -64,6 +79,8 @@ class SyntheticConfig:
         mean_length: mean sequence length.
         seed: seed of the numpy generator; same parameters -> same data.
         n_topics: number of latent topics (item clusters).
+        topics_per_user: topics each user is interested in; a topic draw picks one of them at
+            random, so the last item shows at most one of a user's interests.
         n_successors: likely successors per item.
         p_successor: probability that the next item is a successor of the last one.
         p_echo: probability that the next item is the partner of the one ``echo_lag`` steps back.
@@ -76,17 +93,18 @@ class SyntheticConfig:
         max_length: longest sequence; ``None`` means half the catalogue.
     """
 
-    n_users: int = 2000
+    n_users: int = 10000
     n_items: int = 500
-    mean_length: float = 30.0
+    mean_length: float = 12.0
     seed: int = 0
-    n_topics: int = 10
+    n_topics: int = 25
+    topics_per_user: int = 1
     n_successors: int = 3
-    p_successor: float = 0.45
-    p_echo: float = 0.2
+    p_successor: float = 0.1
+    p_echo: float = 0.0
     echo_lag: int = 3
-    p_noise: float = 0.05
-    zipf_exponent: float = 1.0
+    p_noise: float = 0.35
+    zipf_exponent: float = 0.5
     length_sigma: float = 0.8
     min_length: int = 5
     max_length: int | None = None
@@ -99,6 +117,8 @@ class SyntheticConfig:
             problems.append("n_items must exceed n_topics and n_successors + 1 (and be >= 4)")
         if self.n_topics < 1 or self.n_successors < 1 or self.echo_lag < 1:
             problems.append("n_topics, n_successors and echo_lag must be >= 1")
+        if not 1 <= self.topics_per_user <= self.n_topics:
+            problems.append("topics_per_user must lie in [1, n_topics]")
         probs = (self.p_successor, self.p_echo, self.p_noise)
         if any(p < 0 for p in probs) or sum(probs) > 1:
             problems.append("p_successor, p_echo, p_noise must be >= 0 and sum to <= 1")
@@ -219,6 +239,101 @@ def _successors(weights: np.ndarray, k: int, rng: np.random.Generator) -> np.nda
         table[bad] = draw(len(bad))
 
 
+@dataclass(frozen=True)
+class PlantedStructure:
+    """The hidden tables the generator draws from (0-based item and user indices).
+
+    What a model would know if it knew the generator: used by :func:`planted_scores` (an oracle
+    for benchmarks, never a model of the library) and by tests of the planted signal.
+
+    Attributes:
+        popularity: ``(n_items,)`` unnormalised popularity weights.
+        topic_of: ``(n_items,)`` topic of each item.
+        successors: ``(n_items, n_successors)`` likely successors of each item.
+        successor_p: ``(n_successors,)`` probability of picking each successor column.
+        partner: ``(n_items,)`` the echo partner of each item.
+        user_topics: ``(n_users, topics_per_user)`` each user's topics.
+    """
+
+    popularity: np.ndarray
+    topic_of: np.ndarray
+    successors: np.ndarray
+    successor_p: np.ndarray
+    partner: np.ndarray
+    user_topics: np.ndarray
+
+
+def _draw_structure(config: SyntheticConfig, rng: np.random.Generator) -> PlantedStructure:
+    n_users, n_items = config.n_users, config.n_items
+    rank = rng.permutation(n_items)
+    popularity = (rank + 1.0) ** -config.zipf_exponent
+    topic_of = rng.permutation(n_items) % config.n_topics
+    succ_weights = np.sqrt(popularity) / np.sqrt(popularity).sum()
+    successors = _successors(succ_weights, config.n_successors, rng)
+    successor_p = 0.5 ** np.arange(config.n_successors)
+    successor_p /= successor_p.sum()
+    partner = (np.arange(n_items) + rng.integers(1, n_items, size=n_items)) % n_items  # != self
+    # each user's interests: ``topics_per_user`` distinct topics
+    user_topics = np.argsort(rng.random((n_users, config.n_topics)), axis=1)[
+        :, : config.topics_per_user
+    ]
+    return PlantedStructure(popularity, topic_of, successors, successor_p, partner, user_topics)
+
+
+def planted_structure(config: SyntheticConfig) -> PlantedStructure:
+    """The hidden tables of the data set ``config`` generates (same seed, same tables).
+
+    Example:
+        >>> cfg = SyntheticConfig(n_users=20, n_items=30, n_topics=3, seed=3)
+        >>> planted_structure(cfg).user_topics.shape
+        (20, 1)
+    """
+    return _draw_structure(config, np.random.default_rng(config.seed))
+
+
+def planted_scores(
+    config: SyntheticConfig, users: np.ndarray, histories: list[np.ndarray]
+) -> np.ndarray:
+    """The generator's own next-item probabilities: an oracle bound for benchmarks.
+
+    Args:
+        config: the generator parameters.
+        users: ``(B,)`` raw user ids (``1..n_users``).
+        histories: for each user, the raw item ids (``1..n_items``) seen so far, oldest first.
+
+    Returns:
+        ``(B, n_items)`` scores; column ``j`` is raw item ``j + 1``. The mixture of the four
+        mechanisms with their probabilities, before the no-repeat redraws (masking the seen
+        items, as the evaluation protocol does, accounts for most of those).
+
+    Example:
+        >>> cfg = SyntheticConfig(n_users=5, n_items=12, n_topics=2, seed=0)
+        >>> planted_scores(cfg, np.array([1]), [np.array([3, 4])]).shape
+        (1, 12)
+    """
+    planted = planted_structure(config)
+    n_items = config.n_items
+    pop = planted.popularity
+    topic_mass = np.bincount(planted.topic_of, weights=pop, minlength=config.n_topics)
+    in_topic = pop / topic_mass[planted.topic_of]  # P(item | its topic)
+    p_topic = 1.0 - config.p_successor - config.p_echo - config.p_noise
+    out = np.zeros((len(users), n_items))
+    for row, (user, history) in enumerate(zip(np.asarray(users), histories, strict=True)):
+        history = np.asarray(history, dtype=np.int64) - 1
+        topics = planted.user_topics[int(user) - 1]
+        mine = np.isin(planted.topic_of, topics)
+        out[row] = config.p_noise * pop / pop.sum() + p_topic * np.where(
+            mine, in_topic / len(topics), 0.0
+        )
+        if len(history):
+            np.add.at(
+                out[row], planted.successors[history[-1]], config.p_successor * planted.successor_p
+            )
+        if len(history) >= config.echo_lag:
+            out[row, planted.partner[history[-config.echo_lag]]] += config.p_echo
+    return out
+
+
 def generate_synthetic(config: SyntheticConfig) -> Interactions:
     """Generate the records of the synthetic data set (already in time order, no timestamps).
 
@@ -232,24 +347,24 @@ def generate_synthetic(config: SyntheticConfig) -> Interactions:
     """
     rng = np.random.default_rng(config.seed)
     n_users, n_items = config.n_users, config.n_items
-
     # the planted structure, all fixed by the seed
-    rank = rng.permutation(n_items)
-    popularity = (rank + 1.0) ** -config.zipf_exponent
-    topic_of = rng.permutation(n_items) % config.n_topics
-    sampler = _Sampler(popularity, topic_of, config.n_topics)
-    succ_weights = np.sqrt(popularity) / np.sqrt(popularity).sum()
-    successors = _successors(succ_weights, config.n_successors, rng)
-    pick_p = 0.5 ** np.arange(config.n_successors)
-    pick_p /= pick_p.sum()
-    partner = (np.arange(n_items) + rng.integers(1, n_items, size=n_items)) % n_items  # != self
-    user_topic = rng.integers(config.n_topics, size=n_users)
+    planted = _draw_structure(config, rng)
+    sampler = _Sampler(planted.popularity, planted.topic_of, config.n_topics)
+    successors, pick_p, partner = planted.successors, planted.successor_p, planted.partner
+    user_topics = planted.user_topics
     lengths = _lengths(config, rng)
 
     # Users sorted by length (longest first), so the users still active at step t are a prefix.
     order = np.argsort(-lengths, kind="stable")
     slot_len = lengths[order]
-    slot_topic = user_topic[order]
+    slot_topics = user_topics[order]
+    n_interests = config.topics_per_user
+
+    def topic_draw(rows: np.ndarray) -> np.ndarray:
+        """One in-topic item for each slot in ``rows``, from one of its topics at random."""
+        which = rng.integers(n_interests, size=len(rows))
+        return sampler.in_topic(slot_topics[rows, which], rng)
+
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     slot_base = offsets[:-1][order]
     out = np.zeros(int(offsets[-1]), dtype=np.int64)
@@ -263,7 +378,7 @@ def generate_synthetic(config: SyntheticConfig) -> Interactions:
     for t, m in enumerate(n_active.tolist()):
         rows = np.arange(m)
         r = rng.random(m)
-        cand = sampler.in_topic(slot_topic[:m], rng)
+        cand = topic_draw(rows)
         if t > 0:
             use = np.flatnonzero(r < p_s)
             pick = rng.choice(config.n_successors, size=len(use), p=pick_p)
@@ -284,7 +399,7 @@ def generate_synthetic(config: SyntheticConfig) -> Interactions:
             if not len(dup):
                 break
             if attempt < _REDRAWS // 2:
-                cand[dup] = sampler.in_topic(slot_topic[dup], rng)
+                cand[dup] = topic_draw(dup)
             else:
                 cand[dup] = sampler.overall(len(dup), rng)
             dup = dup[seen[dup, cand[dup]]]

@@ -225,7 +225,7 @@ def test_list_datasets(tmp_path: Path, ml100k_zip: Path, isolated_cache: Path) -
     assert not info["ml-1m"]["cached"]
     assert info["ml-1m"]["path"] == str(isolated_cache / "ml-1m.zip")
     assert info["ml-1m"]["options"]["min_item_interactions"] == 5
-    assert info["synthetic"]["options"]["synthetic"]["n_users"] == 2000
+    assert info["synthetic"]["options"]["synthetic"]["n_users"] == 10_000
     load_dataset("ml-100k", data_dir=ml100k_zip, progress=False)  # unpacks into the cache
     info = {d["name"]: d for d in list_datasets()}
     assert info["ml-100k"]["cached"]

@@ -37,7 +37,7 @@ does not apply to early stopping); AdamW with decoupled weight decay 0.01 on all
 
 The batch size and the long patience (50 epochs) are there because of how the cloze objective
 learns: validation NDCG@10 first sits at the popularity level for a long stretch of updates,
-then rises steadily. On seqrec_bench's ``synthetic`` data set (2,000 users, 500 items) it
+then rises steadily. On seqrec_bench's ``synthetic`` data set of generator version 2 (2,000 users, 500 items) it
 stayed at 0.06-0.07 for about 1,000 updates (32 epochs of batch 64; a learning rate of 3e-3
 did not shorten it) and then climbed past 0.16 by epoch 50. Early stopping with a short
 patience, or few updates per epoch, would stop BERT4Rec on that plateau and report popularity.
