@@ -50,7 +50,11 @@ class GRUConfig(TrainerConfig):
         dropout: dropout on the item embeddings, between GRU layers and on the outputs.
         bucket: length bucketing of training batches (pools of ``bucket`` batches sorted by
             length; 0 = plain shuffling).
-        init_std: standard deviation of the normal initialisation of the item embeddings.
+        init_std: standard deviation of the normal initialisation of the item embeddings. They
+            are both the GRU's input and the output scorer, so tiny ones (0.02, the
+            transformer's value, which scales its inputs by ``sqrt(hidden)``) leave every score
+            near zero and the GRU on a plateau for its first 20-30 epochs; 0.1 learns faster
+            and ends higher on validation (``results/quality.md``).
     """
 
     max_len: int = 50
@@ -58,7 +62,7 @@ class GRUConfig(TrainerConfig):
     n_layers: int = 1
     dropout: float = 0.2
     bucket: int = 0
-    init_std: float = 0.02
+    init_std: float = 0.1
 
     def __post_init__(self) -> None:
         super().__post_init__()
