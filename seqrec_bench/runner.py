@@ -500,12 +500,23 @@ def run_experiment(cfg: RunConfig, console=None, log=None) -> Path:
 
             shutil.rmtree(out, ignore_errors=True)
         raise
+    previous = rd.read_manifest()
+    settings_hash = config_hash(cfg.to_dict())
+    if previous.get("settings_hash") not in (None, settings_hash):
+        # The folder's tables and manifest describe one command; a different command replaces
+        # them (its cells, and everyone else's, stay). Say so, or a paper table goes missing.
+        log.print(
+            f"[yellow]note:[/] the tables and manifest of {out} came from "
+            f"`{previous.get('command', 'another command')}`; they now show this run only "
+            "(every cell is kept): run that command again to re-render them",
+            highlight=False,
+        )
     manifest = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "started": started,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": cfg.to_dict(),
-        "settings_hash": config_hash(cfg.to_dict()),
+        "settings_hash": settings_hash,
         "environment": environment_info(device),
     }
     rd.write_manifest(manifest)

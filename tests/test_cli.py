@@ -83,6 +83,10 @@ def test_rerun_skips_completed_cells(runner, tmp_path):
     changed = run_ok(runner, ["run", "--models", "markov", "--dataset", "synthetic", *SMALL, "--output", str(out),
                               "--set", "markov.alpha=0.5"])
     assert "already complete" not in changed.output
+    # ... and replacing the folder's tables with another command's is said, with the way back
+    said = " ".join(changed.output.split())  # the console wraps long lines
+    assert "tables and manifest of" in said and "came from" in said and "run that command again" in said
+    assert "came from" not in again.output  # the same command re-rendering is not news
 
 
 @pytest.mark.parametrize(
