@@ -62,15 +62,7 @@ def main(argv: list[str]) -> None:
     lag1 = transitions(1)[inputs.last(1)] + 1e-3 * popularity
     echo = lag1 + transitions(config.echo_lag)[inputs.last(config.echo_lag)]
 
-    # the oracle works on raw ids: translate the validation inputs, and its columns back
-    vocab = dataset.vocab
-    raw_item = np.concatenate([[0], np.asarray(vocab.item_ids, dtype=np.int64)])
-    raw_users = np.asarray(vocab.user_ids, dtype=np.int64)
-    raw_items = raw_item[inputs.items]
-    histories = np.split(raw_items, inputs.offsets[1:-1])
-    oracle_raw = planted_scores(config, raw_users, histories)
-    oracle = np.zeros((len(targets), n + 1))
-    oracle[:, 1:] = oracle_raw[:, raw_item[1:] - 1]
+    oracle = planted_scores(config, dataset.vocab, inputs)
     oracle += 1e-9 * popularity  # same tie-break, far below any planted probability
 
     rows = [

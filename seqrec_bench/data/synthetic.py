@@ -51,6 +51,7 @@ import numpy as np
 
 from seqrec_bench.data.dataset import DatasetError
 from seqrec_bench.data.readers import Interactions
+from seqrec_bench.data.sequences import Sequences, Vocabulary
 
 __all__ = [
     "SyntheticConfig",
@@ -292,46 +293,57 @@ def planted_structure(config: SyntheticConfig) -> PlantedStructure:
 
 
 def planted_scores(
-    config: SyntheticConfig, users: np.ndarray, histories: list[np.ndarray]
+    config: SyntheticConfig, vocab: Vocabulary, inputs: Sequences, users: np.ndarray | None = None
 ) -> np.ndarray:
     """The generator's own next-item probabilities: an oracle bound for benchmarks.
 
     Args:
-        config: the generator parameters.
-        users: ``(B,)`` raw user ids (``1..n_users``).
-        histories: for each user, the raw item ids (``1..n_items``) seen so far, oldest first.
+        config: the generator parameters of the data set.
+        vocab: the data set's vocabulary (dense ids <-> the generator's raw ids).
+        inputs: the histories to score, in dense item ids (e.g. a split's ``valid_inputs``).
+        users: the dense user index of each row of ``inputs``; default ``0..n_users-1``, the
+            row order of a split's inputs.
 
     Returns:
-        ``(B, n_items)`` scores; column ``j`` is raw item ``j + 1``. The mixture of the four
-        mechanisms with their probabilities, before the no-repeat redraws (masking the seen
-        items, as the evaluation protocol does, accounts for most of those).
+        ``(B, n_items + 1)`` scores over dense item ids (column 0, the padding id, is 0): the
+        mixture of the four mechanisms with their probabilities, before the no-repeat redraws
+        (masking the seen items, as the evaluation protocol does, accounts for most of those).
 
     Example:
-        >>> cfg = SyntheticConfig(n_users=5, n_items=12, n_topics=2, seed=0)
-        >>> planted_scores(cfg, np.array([1]), [np.array([3, 4])]).shape
-        (1, 12)
+        >>> from seqrec_bench.data import load_dataset
+        >>> from seqrec_bench.data.split import LeaveOneOutSplit
+        >>> cfg = SyntheticConfig(n_users=30, n_items=12, n_topics=2, seed=0)
+        >>> ds = load_dataset("synthetic", synthetic=cfg.to_dict(), cache=False)
+        >>> inputs = LeaveOneOutSplit.from_sequences(ds.sequences).valid_inputs
+        >>> planted_scores(cfg, ds.vocab, inputs).shape == (30, ds.sequences.n_items + 1)
+        True
     """
     planted = planted_structure(config)
-    n_items = config.n_items
+    rows = np.arange(inputs.n_users)
+    users = rows if users is None else np.asarray(users)
+    # generator (0-based) indices of the users and of the dense items (the padding id maps to 0,
+    # a real item, but its column is zeroed at the end)
+    user_g = np.asarray(vocab.user_ids, dtype=np.int64)[users] - 1
+    item_g = np.concatenate([[1], np.asarray(vocab.item_ids, dtype=np.int64)]) - 1
+
     pop = planted.popularity
     topic_mass = np.bincount(planted.topic_of, weights=pop, minlength=config.n_topics)
-    in_topic = pop / topic_mass[planted.topic_of]  # P(item | its topic)
+    in_topic = np.zeros((config.n_topics, config.n_items))  # P(item | topic)
+    in_topic[planted.topic_of, np.arange(config.n_items)] = pop / topic_mass[planted.topic_of]
+    interests = np.zeros((len(users), config.n_topics))  # each user's topics, equally likely
+    np.add.at(interests, (rows[:, None], planted.user_topics[user_g]), 1.0 / config.topics_per_user)
     p_topic = 1.0 - config.p_successor - config.p_echo - config.p_noise
-    out = np.zeros((len(users), n_items))
-    for row, (user, history) in enumerate(zip(np.asarray(users), histories, strict=True)):
-        history = np.asarray(history, dtype=np.int64) - 1
-        topics = planted.user_topics[int(user) - 1]
-        mine = np.isin(planted.topic_of, topics)
-        out[row] = config.p_noise * pop / pop.sum() + p_topic * np.where(
-            mine, in_topic / len(topics), 0.0
-        )
-        if len(history):
-            np.add.at(
-                out[row], planted.successors[history[-1]], config.p_successor * planted.successor_p
-            )
-        if len(history) >= config.echo_lag:
-            out[row, planted.partner[history[-config.echo_lag]]] += config.p_echo
-    return out
+    out = p_topic * (interests @ in_topic) + config.p_noise * pop / pop.sum()
+
+    has = inputs.lengths >= 1
+    succ = planted.successors[item_g[inputs.last(1)[has]]]
+    np.add.at(out, (rows[has, None], succ), config.p_successor * planted.successor_p)
+    has = inputs.lengths >= config.echo_lag
+    out[rows[has], planted.partner[item_g[inputs.last(config.echo_lag)[has]]]] += config.p_echo
+
+    dense = out[:, item_g]
+    dense[:, 0] = 0.0
+    return dense
 
 
 def generate_synthetic(config: SyntheticConfig) -> Interactions:

@@ -118,12 +118,8 @@ def test_history_beats_the_last_item_with_defaults() -> None:
     counts = np.bincount(split.train.items, minlength=n + 1)
     first = _transitions(split.train, n, 1)[inputs.last(1)] + 1e-3 * counts / counts.sum()
 
-    raw_item = np.concatenate([[0], np.asarray(ds.vocab.item_ids, dtype=np.int64)])
-    histories = np.split(raw_item[inputs.items], inputs.offsets[1:-1])
-    oracle_raw = planted_scores(config, np.asarray(ds.vocab.user_ids), histories)
-    np.testing.assert_allclose(oracle_raw.sum(1), 1.0)  # a probability distribution
-    oracle = np.zeros((len(targets), n + 1))
-    oracle[:, 1:] = oracle_raw[:, raw_item[1:] - 1]
+    oracle = planted_scores(config, ds.vocab, inputs)
+    np.testing.assert_allclose(oracle.sum(1), 1.0)  # a probability distribution
     oracle += 1e-9 * counts
 
     assert _hit_rate_at_10(oracle, inputs, targets) > _hit_rate_at_10(first, inputs, targets) + 0.1
