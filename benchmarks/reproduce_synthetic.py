@@ -44,9 +44,7 @@ def main() -> None:
     run_experiment(cfg)
     summary = json.loads((output / "summary.json").read_text())
     means = summary["models"]
-    tests = {
-        metric: summary["comparisons"][metric]["results"] for metric in ("NDCG@10", "HR@10")
-    }
+    tests = {metric: summary["comparisons"][metric]["results"] for metric in ("NDCG@10", "HR@10")}
     print(f"\nsynthetic (defaults), seeds {args.seeds}; paired t-test vs markov, Holm-adjusted")
     for name in MODELS:
         cells = []

@@ -73,7 +73,9 @@ def _int_list(value: str, option: str) -> list[int]:
     try:
         items = [int(v) for v in _comma_list(value)]
     except ValueError:
-        raise typer.BadParameter(f"{option} expects comma-separated integers, got {value!r}") from None
+        raise typer.BadParameter(
+            f"{option} expects comma-separated integers, got {value!r}"
+        ) from None
     if not items:
         raise typer.BadParameter(f"{option} needs at least one value")
     return items
@@ -130,7 +132,9 @@ def _errors():
 
 @app.callback()
 def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")
+    ] = False,
 ) -> None:
     _state["debug"] = debug
 
@@ -138,31 +142,106 @@ def _root(
 @app.command()
 def run(
     ctx: typer.Context,
-    models: Annotated[str, typer.Option("--models", "-m", help="Comma-separated model names (see `seqbench models`).")] = "",
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Named data set (ml-1m, ml-100k, ml-20m, synthetic) or a file path.")] = "ml-1m",
-    fmt: Annotated[DataFormat | None, typer.Option("--format", help="Format of a local file (auto-detected when omitted).")] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Folder (or zip) with already-downloaded data.")] = None,
-    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds; every model runs once per seed.")] = "0",
+    models: Annotated[
+        str,
+        typer.Option("--models", "-m", help="Comma-separated model names (see `seqbench models`)."),
+    ] = "",
+    dataset: Annotated[
+        str,
+        typer.Option(
+            "--dataset",
+            "-d",
+            help="Named data set (ml-1m, ml-100k, ml-20m, synthetic) or a file path.",
+        ),
+    ] = "ml-1m",
+    fmt: Annotated[
+        DataFormat | None,
+        typer.Option("--format", help="Format of a local file (auto-detected when omitted)."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Folder (or zip) with already-downloaded data."),
+    ] = None,
+    seeds: Annotated[
+        str, typer.Option("--seeds", help="Comma-separated seeds; every model runs once per seed.")
+    ] = "0",
     k: Annotated[str, typer.Option("--k", help="Cut-offs for HR@k / NDCG@k.")] = "5,10,20",
-    protocol: Annotated[Protocol, typer.Option("--protocol", help="full ranking (default) or a legacy sampled protocol.")] = Protocol.full,
-    exclude_seen: Annotated[bool, typer.Option("--exclude-seen/--no-exclude-seen", help="Remove the user's input items from the candidates.")] = True,
-    device: Annotated[str, typer.Option("--device", help="auto (cuda > mps > cpu), cpu, cuda or cuda:N.")] = "auto",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Results folder (default: results/run-<dataset>-<protocol>-<hash>; rerunning resumes it).")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Config override MODEL.PARAM=VALUE (repeatable).")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="TOML experiment file (datasets x models x seeds); flags given on the command line override it.")] = None,
-    reference: Annotated[str | None, typer.Option("--reference", help="Reference model for the tests (default: best per column).")] = None,
-    test: Annotated[TestName, typer.Option("--test", help="Paired test over users.")] = TestName.ttest,
-    correction: Annotated[Correction, typer.Option("--correction", help="Multiple-comparison correction.")] = Correction.holm,
+    protocol: Annotated[
+        Protocol,
+        typer.Option("--protocol", help="full ranking (default) or a legacy sampled protocol."),
+    ] = Protocol.full,
+    exclude_seen: Annotated[
+        bool,
+        typer.Option(
+            "--exclude-seen/--no-exclude-seen",
+            help="Remove the user's input items from the candidates.",
+        ),
+    ] = True,
+    device: Annotated[
+        str, typer.Option("--device", help="auto (cuda > mps > cpu), cpu, cuda or cuda:N.")
+    ] = "auto",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Results folder (default: results/run-<dataset>-<protocol>-<hash>; rerunning resumes it).",
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Config override MODEL.PARAM=VALUE (repeatable)."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="TOML experiment file (datasets x models x seeds); flags given on the command line override it.",
+        ),
+    ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            "--reference", help="Reference model for the tests (default: best per column)."
+        ),
+    ] = None,
+    test: Annotated[
+        TestName, typer.Option("--test", help="Paired test over users.")
+    ] = TestName.ttest,
+    correction: Annotated[
+        Correction, typer.Option("--correction", help="Multiple-comparison correction.")
+    ] = Correction.holm,
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
-    min_rating: Annotated[float | None, typer.Option("--min-rating", help="Drop interactions rated below this.")] = None,
-    min_user: Annotated[int | None, typer.Option("--min-user-interactions", help="k-core threshold for users (default: the data set's preset).")] = None,
-    min_item: Annotated[int | None, typer.Option("--min-item-interactions", help="k-core threshold for items (default: the data set's preset).")] = None,
-    synthetic: Annotated[list[str] | None, typer.Option("--synthetic", help="Synthetic generator option KEY=VALUE, e.g. n_users=500 (repeatable; see `seqbench datasets`).")] = None,
+    min_rating: Annotated[
+        float | None, typer.Option("--min-rating", help="Drop interactions rated below this.")
+    ] = None,
+    min_user: Annotated[
+        int | None,
+        typer.Option(
+            "--min-user-interactions",
+            help="k-core threshold for users (default: the data set's preset).",
+        ),
+    ] = None,
+    min_item: Annotated[
+        int | None,
+        typer.Option(
+            "--min-item-interactions",
+            help="k-core threshold for items (default: the data set's preset).",
+        ),
+    ] = None,
+    synthetic: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--synthetic",
+            help="Synthetic generator option KEY=VALUE, e.g. n_users=500 (repeatable; see `seqbench datasets`).",
+        ),
+    ] = None,
 ) -> None:
     """Train and evaluate every (model, seed), print the table and store the results.
 
     Example: seqbench run --models transformer,gru,markov --dataset synthetic
     """
+
     def given(name: str) -> bool:
         src = ctx.get_parameter_source(name)
         return src is not None and src.name == "COMMANDLINE"
@@ -185,7 +264,9 @@ def run(
         if config is None or given("models"):
             names = _comma_list(models)
             if not names:
-                raise ValueError("no models given; e.g. --models transformer,gru,markov (see `seqbench models`)")
+                raise ValueError(
+                    "no models given; e.g. --models transformer,gru,markov (see `seqbench models`)"
+                )
             cfg.models = [ModelSpec(label=n.lower(), model=n.lower()) for n in names]
         if config is None or given("dataset") or given("fmt") or given("data_dir"):
             if config is not None and given("dataset"):
@@ -246,20 +327,57 @@ def run(
 @app.command()
 def table(
     results_dir: Annotated[Path, typer.Argument(help="A folder written by `seqbench run`.")],
-    fmt: Annotated[TableFormat, typer.Option("--format", "-f", help="Output format.")] = TableFormat.console,
-    reference: Annotated[str | None, typer.Option("--reference", help="Reference model (default: best per column).")] = None,
-    test: Annotated[TestName, typer.Option("--test", help="Paired test over users.")] = TestName.ttest,
-    correction: Annotated[Correction, typer.Option("--correction", help="Multiple-comparison correction.")] = Correction.holm,
+    fmt: Annotated[
+        TableFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = TableFormat.console,
+    reference: Annotated[
+        str | None, typer.Option("--reference", help="Reference model (default: best per column).")
+    ] = None,
+    test: Annotated[
+        TestName, typer.Option("--test", help="Paired test over users.")
+    ] = TestName.ttest,
+    correction: Annotated[
+        Correction, typer.Option("--correction", help="Multiple-comparison correction.")
+    ] = Correction.holm,
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
-    metrics: Annotated[str | None, typer.Option("--metrics", help="Comma-separated metrics, e.g. HR@10,NDCG@10,MRR@10 (default: the run's).")] = None,
-    models: Annotated[str | None, typer.Option("--models", help="Only these models, in this order.")] = None,
-    datasets_: Annotated[str | None, typer.Option("--datasets", help="Only these data sets (labels), in this order.")] = None,
-    seeds: Annotated[str | None, typer.Option("--seeds", help="Only these seeds (default: every stored seed).")] = None,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            help="Comma-separated metrics, e.g. HR@10,NDCG@10,MRR@10 (default: the run's).",
+        ),
+    ] = None,
+    models: Annotated[
+        str | None, typer.Option("--models", help="Only these models, in this order.")
+    ] = None,
+    datasets_: Annotated[
+        str | None, typer.Option("--datasets", help="Only these data sets (labels), in this order.")
+    ] = None,
+    seeds: Annotated[
+        str | None, typer.Option("--seeds", help="Only these seeds (default: every stored seed).")
+    ] = None,
     decimals: Annotated[int, typer.Option("--decimals", help="Decimal places.")] = 4,
-    improvement: Annotated[str | None, typer.Option("--improvement", help="Add the relative improvement (%) of this model over the best other one.")] = None,
-    ci: Annotated[bool, typer.Option("--ci/--no-ci", help="Add 95% bootstrap confidence intervals of the paired difference to the reference.")] = False,
-    transpose: Annotated[bool, typer.Option("--transpose", help="Models as columns, metrics as rows.")] = False,
-    efficiency: Annotated[bool, typer.Option("--efficiency", help="Add training time, parameters and peak memory columns.")] = False,
+    improvement: Annotated[
+        str | None,
+        typer.Option(
+            "--improvement",
+            help="Add the relative improvement (%) of this model over the best other one.",
+        ),
+    ] = None,
+    ci: Annotated[
+        bool,
+        typer.Option(
+            "--ci/--no-ci",
+            help="Add 95% bootstrap confidence intervals of the paired difference to the reference.",
+        ),
+    ] = False,
+    transpose: Annotated[
+        bool, typer.Option("--transpose", help="Models as columns, metrics as rows.")
+    ] = False,
+    efficiency: Annotated[
+        bool,
+        typer.Option("--efficiency", help="Add training time, parameters and peak memory columns."),
+    ] = False,
 ) -> None:
     """Re-render the table of stored results (no training)."""
     with _errors():
@@ -268,11 +386,22 @@ def table(
 
         metric_list = [parse_metric(m).label for m in _comma_list(metrics)] or None
         render_tables(
-            results_dir, console=out, fmt=fmt.value, reference=reference, test=test.value,
-            correction=correction.value, alpha=alpha, metrics=metric_list,
-            models=_comma_list(models) or None, datasets=_comma_list(datasets_) or None,
-            seeds=_int_list(seeds, "--seeds") if seeds else None, decimals=decimals, improvement_of=improvement,
-            bootstrap=ci, transpose=transpose, efficiency=efficiency,
+            results_dir,
+            console=out,
+            fmt=fmt.value,
+            reference=reference,
+            test=test.value,
+            correction=correction.value,
+            alpha=alpha,
+            metrics=metric_list,
+            models=_comma_list(models) or None,
+            datasets=_comma_list(datasets_) or None,
+            seeds=_int_list(seeds, "--seeds") if seeds else None,
+            decimals=decimals,
+            improvement_of=improvement,
+            bootstrap=ci,
+            transpose=transpose,
+            efficiency=efficiency,
         )
 
 
@@ -302,12 +431,20 @@ def datasets() -> None:
 @app.command()
 def prepare(
     dataset: Annotated[str, typer.Argument(help="Named data set or file path.")],
-    fmt: Annotated[DataFormat | None, typer.Option("--format", help="Format of a local file.")] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Folder (or zip) with already-downloaded data.")] = None,
+    fmt: Annotated[
+        DataFormat | None, typer.Option("--format", help="Format of a local file.")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Folder (or zip) with already-downloaded data."),
+    ] = None,
     min_rating: Annotated[float | None, typer.Option("--min-rating")] = None,
     min_user: Annotated[int | None, typer.Option("--min-user-interactions")] = None,
     min_item: Annotated[int | None, typer.Option("--min-item-interactions")] = None,
-    synthetic: Annotated[list[str] | None, typer.Option("--synthetic", help="Synthetic generator option KEY=VALUE (repeatable).")] = None,
+    synthetic: Annotated[
+        list[str] | None,
+        typer.Option("--synthetic", help="Synthetic generator option KEY=VALUE (repeatable)."),
+    ] = None,
 ) -> None:
     """Download if needed, preprocess, cache, and print the data set statistics."""
     with _errors():
@@ -330,7 +467,9 @@ def prepare(
 
 @app.command()
 def models(
-    name: Annotated[str | None, typer.Argument(help="Show this model's full configuration.")] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="Show this model's full configuration.")
+    ] = None,
 ) -> None:
     """List registered models (built-in and plugins), or one model's configuration."""
     with _errors():
@@ -342,7 +481,9 @@ def models(
 @app.command("new-model")
 def new_model(
     name: Annotated[str, typer.Argument(help="Short lowercase model name, e.g. 'mymodel'.")],
-    directory: Annotated[Path, typer.Option("--dir", help="Where to create the plugin package.")] = Path("."),
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to create the plugin package.")
+    ] = Path("."),
 ) -> None:
     """Write a ready-to-edit plugin package for a new model."""
     with _errors():
@@ -354,18 +495,32 @@ def new_model(
 @app.command()
 def plot(
     results_dir: Annotated[Path, typer.Argument(help="A folder written by `seqbench run`.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the figures (default: RESULTS_DIR/figures).")] = None,
-    max_k: Annotated[int, typer.Option("--max-k", help="Largest k of the metric-vs-k curves.")] = 50,
-    models: Annotated[str | None, typer.Option("--models", help="Only these models (comma-separated).")] = None,
-    datasets: Annotated[str | None, typer.Option("--datasets", help="Only these data sets (comma-separated).")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Where to write the figures (default: RESULTS_DIR/figures)."
+        ),
+    ] = None,
+    max_k: Annotated[
+        int, typer.Option("--max-k", help="Largest k of the metric-vs-k curves.")
+    ] = 50,
+    models: Annotated[
+        str | None, typer.Option("--models", help="Only these models (comma-separated).")
+    ] = None,
+    datasets: Annotated[
+        str | None, typer.Option("--datasets", help="Only these data sets (comma-separated).")
+    ] = None,
 ) -> None:
     """Write training curves and HR/NDCG-vs-k figures (PNG and PDF); needs matplotlib."""
     with _errors():
         from seqrec_bench.plots import plot_run
 
         for path in plot_run(
-            results_dir, output, max_k=max_k,
-            models=_comma_list(models) or None, datasets=_comma_list(datasets) or None,
+            results_dir,
+            output,
+            max_k=max_k,
+            models=_comma_list(models) or None,
+            datasets=_comma_list(datasets) or None,
         ):
             out.print(str(path))
 
@@ -373,7 +528,12 @@ def plot(
 @app.command()
 def verify(
     results_dir: Annotated[Path, typer.Argument(help="A folder written by `seqbench run`.")],
-    references: Annotated[Path | None, typer.Option("--references", help="A TOML file of [[reference]] rows instead of the shipped ones.")] = None,
+    references: Annotated[
+        Path | None,
+        typer.Option(
+            "--references", help="A TOML file of [[reference]] rows instead of the shipped ones."
+        ),
+    ] = None,
 ) -> None:
     """Compare a run with published figures (shipped reference bands); exit 1 if any row fails."""
     with _errors():
@@ -381,7 +541,9 @@ def verify(
 
         rows = verify_run(results_dir, load_references(references) if references else None)
         if not rows:
-            out.print("no result in this run matches a published reference (model, data set, protocol, items)")
+            out.print(
+                "no result in this run matches a published reference (model, data set, protocol, items)"
+            )
             return
         render_verify(rows, out)
         failed = sum(not r.passed for r in rows)

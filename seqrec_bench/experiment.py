@@ -48,8 +48,15 @@ class ExperimentError(ValueError):
 _TOP = {"seeds", "k", "protocol", "exclude_seen", "device", "output", "stats", "datasets", "models"}
 _STATS = {"reference", "test", "correction", "alpha"}
 _DATASET = {
-    "source", "label", "format", "data_dir", "min_rating", "min_user_interactions",
-    "min_item_interactions", "columns", "synthetic",
+    "source",
+    "label",
+    "format",
+    "data_dir",
+    "min_rating",
+    "min_user_interactions",
+    "min_item_interactions",
+    "columns",
+    "synthetic",
 }
 
 
@@ -77,7 +84,9 @@ def load_experiment(path: str | Path) -> RunConfig:
     return parse_experiment(data, base_dir=path.parent, origin=str(path))
 
 
-def parse_experiment(data: dict[str, Any], *, base_dir: Path = Path("."), origin: str = "experiment") -> RunConfig:
+def parse_experiment(
+    data: dict[str, Any], *, base_dir: Path = Path("."), origin: str = "experiment"
+) -> RunConfig:
     """Build a :class:`RunConfig` from parsed TOML (see the module docstring for the schema)."""
     _check(data, _TOP, "the top level", origin)
     datasets = []
@@ -87,17 +96,29 @@ def parse_experiment(data: dict[str, Any], *, base_dir: Path = Path("."), origin
     for i, d in enumerate(raw_datasets):
         _check(d, _DATASET, f"datasets[{i}]", origin)
         if "source" not in d:
-            raise ExperimentError(f"{origin}: datasets[{i}] has no source (a named data set or a path)")
+            raise ExperimentError(
+                f"{origin}: datasets[{i}] has no source (a named data set or a path)"
+            )
         source = str(d["source"])
         candidate = base_dir / source
-        if not Path(source).is_absolute() and ("/" in source or "." in Path(source).name) and candidate.exists():
+        if (
+            not Path(source).is_absolute()
+            and ("/" in source or "." in Path(source).name)
+            and candidate.exists()
+        ):
             source = str(candidate)  # paths are relative to the experiment file
         options = {k: d[k] for k in d if k not in {"source", "label", "format", "data_dir"}}
         data_dir = d.get("data_dir")
         if data_dir and not Path(data_dir).is_absolute() and (base_dir / data_dir).exists():
             data_dir = str(base_dir / data_dir)
         datasets.append(
-            DatasetSpec(source=source, label=d.get("label"), format=d.get("format"), data_dir=data_dir, options=options)
+            DatasetSpec(
+                source=source,
+                label=d.get("label"),
+                format=d.get("format"),
+                data_dir=data_dir,
+                options=options,
+            )
         )
     models = []
     raw_models = data.get("models") or {}
@@ -127,7 +148,11 @@ def parse_experiment(data: dict[str, Any], *, base_dir: Path = Path("."), origin
     cfg.correction = stats.get("correction", cfg.correction)
     cfg.alpha = float(stats.get("alpha", cfg.alpha))
     if cfg.test not in ("ttest", "permutation", "wilcoxon"):
-        raise ExperimentError(f"{origin}: [stats] test must be ttest, permutation or wilcoxon, not {cfg.test!r}")
+        raise ExperimentError(
+            f"{origin}: [stats] test must be ttest, permutation or wilcoxon, not {cfg.test!r}"
+        )
     if cfg.correction not in ("holm", "bonferroni", "bh", "none"):
-        raise ExperimentError(f"{origin}: [stats] correction must be holm, bonferroni, bh or none, not {cfg.correction!r}")
+        raise ExperimentError(
+            f"{origin}: [stats] correction must be holm, bonferroni, bh or none, not {cfg.correction!r}"
+        )
     return cfg

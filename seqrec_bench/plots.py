@@ -83,7 +83,9 @@ def plot_run(
     written: list[Path] = []
 
     # -- training curves --------------------------------------------------------------------
-    fig, axes = plt.subplots(1, len(shown_datasets), figsize=(5.5 * len(shown_datasets), 4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(shown_datasets), figsize=(5.5 * len(shown_datasets), 4), squeeze=False
+    )
     for ax, ds in zip(axes[0], shown_datasets, strict=True):
         drawn = False
         for model, recs in sorted(cells[ds].items()):
@@ -96,7 +98,11 @@ def plot_run(
                     # a level line the training curves can be read against
                     chosen = max(h["NDCG@10"] for h in hist)
                     ax.axhline(
-                        chosen, color=color, linestyle="--", linewidth=1, alpha=0.8,
+                        chosen,
+                        color=color,
+                        linestyle="--",
+                        linewidth=1,
+                        alpha=0.8,
                         label=f"{model} (no epochs)" if j == 0 else None,
                     )
                     drawn = True
@@ -104,13 +110,18 @@ def plot_run(
                 if len(hist) < 2:
                     continue
                 ax.plot(
-                    [h["epoch"] for h in hist], [h["NDCG@10"] for h in hist], color=color,
-                    alpha=0.8, label=model if j == 0 else None,
+                    [h["epoch"] for h in hist],
+                    [h["NDCG@10"] for h in hist],
+                    color=color,
+                    alpha=0.8,
+                    label=model if j == 0 else None,
                 )
                 if rec.get("best_epoch") is not None:
                     best = [h for h in hist if h["epoch"] == rec["best_epoch"]]
                     if best:
-                        ax.scatter([best[0]["epoch"]], [best[0]["NDCG@10"]], color=color, marker="o", s=18)
+                        ax.scatter(
+                            [best[0]["epoch"]], [best[0]["NDCG@10"]], color=color, marker="o", s=18
+                        )
                 drawn = True
         ax.set_title(f"{ds}: validation NDCG@10")
         ax.set_xlabel("epoch")
@@ -119,7 +130,9 @@ def plot_run(
         if drawn:
             ax.legend(fontsize=8)
         else:
-            ax.text(0.5, 0.5, "no iterative models", ha="center", va="center", transform=ax.transAxes)
+            ax.text(
+                0.5, 0.5, "no iterative models", ha="center", va="center", transform=ax.transAxes
+            )
     fig.tight_layout()
     for ext in ("png", "pdf"):
         path = out / f"training_curves.{ext}"
@@ -129,7 +142,9 @@ def plot_run(
 
     # -- metrics vs k -------------------------------------------------------------------------
     ks = np.arange(1, max_k + 1)
-    fig, axes = plt.subplots(2, len(shown_datasets), figsize=(5.5 * len(shown_datasets), 7), squeeze=False)
+    fig, axes = plt.subplots(
+        2, len(shown_datasets), figsize=(5.5 * len(shown_datasets), 7), squeeze=False
+    )
     for col, ds in enumerate(shown_datasets):
         for model, recs in sorted(cells[ds].items()):
             ranks = [rd.read_ranks(CellKey.from_record(r)) for r in recs]
@@ -138,7 +153,9 @@ def plot_run(
                 ax = axes[row][col]
                 ax.plot(ks, curves.mean(axis=0), color=colour[model], label=model)
                 if len(curves) > 1:
-                    ax.fill_between(ks, curves.min(axis=0), curves.max(axis=0), color=colour[model], alpha=0.2)
+                    ax.fill_between(
+                        ks, curves.min(axis=0), curves.max(axis=0), color=colour[model], alpha=0.2
+                    )
                 ax.set_title(f"{ds}: {name}@k (test)")
                 ax.set_xlabel("k")
                 ax.set_ylabel(f"{name}@k")
@@ -151,4 +168,3 @@ def plot_run(
         written.append(path)
     plt.close(fig)
     return written
-

@@ -69,7 +69,11 @@ class DatasetSpec:
     def name(self) -> str:
         if self.label:
             return self.label
-        return Path(self.source).name if os.sep in self.source or Path(self.source).suffix else self.source
+        return (
+            Path(self.source).name
+            if os.sep in self.source or Path(self.source).suffix
+            else self.source
+        )
 
 
 @dataclass
@@ -137,7 +141,9 @@ def parse_set_options(values: list[str]) -> dict[str, dict[str, str]]:
         key, eq, value = item.partition("=")
         model, dot, param = key.strip().partition(".")
         if not eq or not dot or not model or not param:
-            raise ValueError(f"--set expects MODEL.PARAM=VALUE (e.g. transformer.lr=0.001), got {item!r}")
+            raise ValueError(
+                f"--set expects MODEL.PARAM=VALUE (e.g. transformer.lr=0.001), got {item!r}"
+            )
         out.setdefault(model.lower(), {})[param.strip()] = value.strip()
     return out
 
@@ -155,7 +161,9 @@ def resolve_device(spec: str) -> str:
             return "mps"
         return "cpu"
     if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda was requested but CUDA is not available; use --device cpu or auto")
+        raise ValueError(
+            "--device cuda was requested but CUDA is not available; use --device cpu or auto"
+        )
     if spec not in ("cpu", "mps") and not spec.startswith("cuda"):
         raise ValueError(f"unknown device {spec!r}; valid: auto, cpu, cuda, cuda:N, mps")
     return spec
@@ -256,7 +264,10 @@ def _git_info() -> dict[str, Any]:
             return {"commit": None, "dirty": None}
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here, capture_output=True, text=True, timeout=5,
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
@@ -364,7 +375,9 @@ def run_experiment(cfg: RunConfig, console=None, log=None) -> Path:
         raise ValueError(f"model labels must be unique, got {', '.join(labels)}")
     for ds_name in [d.name for d in cfg.datasets]:
         if [d.name for d in cfg.datasets].count(ds_name) > 1:
-            raise ValueError(f"data set label {ds_name!r} is used twice; give each a distinct label")
+            raise ValueError(
+                f"data set label {ds_name!r} is used twice; give each a distinct label"
+            )
     device = resolve_device(cfg.device)
     from seqrec_bench.registry import get_model_class
 
@@ -422,7 +435,9 @@ def run_experiment(cfg: RunConfig, console=None, log=None) -> Path:
             for spec in cfg.models:
                 cls, config = _resolve_model(spec, dataset.stats)
                 resolved = config_to_dict(config)
-                log.print(f"  [cyan]{spec.label}[/] ({cls.name}) config: {resolved}", highlight=False)
+                log.print(
+                    f"  [cyan]{spec.label}[/] ({cls.name}) config: {resolved}", highlight=False
+                )
                 for seed in cfg.seeds:
                     key = CellKey(ds_spec.name, spec.label, seed)
                     run_hash = config_hash(
@@ -440,8 +455,11 @@ def run_experiment(cfg: RunConfig, console=None, log=None) -> Path:
                         continue
                     valid_negs, test_negs = _split_negatives(dataset, split, cfg, seed)
                     validator = Evaluator(
-                        split.valid_inputs, split.valid_targets, metrics=metrics_all,
-                        exclude_seen=cfg.exclude_seen, negatives=valid_negs,
+                        split.valid_inputs,
+                        split.valid_targets,
+                        metrics=metrics_all,
+                        exclude_seen=cfg.exclude_seen,
+                        negatives=valid_negs,
                     )
                     model = cls(config)
                     _reset_gpu_peak(device)
@@ -451,8 +469,11 @@ def run_experiment(cfg: RunConfig, console=None, log=None) -> Path:
                         fit_seconds = time.perf_counter() - t_fit
                         valid_result = validator.evaluate(model)
                         tester = Evaluator(
-                            split.test_inputs, split.test_targets(), metrics=metrics_all,
-                            exclude_seen=cfg.exclude_seen, negatives=test_negs,
+                            split.test_inputs,
+                            split.test_targets(),
+                            metrics=metrics_all,
+                            exclude_seen=cfg.exclude_seen,
+                            negatives=test_negs,
                         )
                         test_result = tester.evaluate(model)
                     record = {
@@ -483,7 +504,9 @@ def run_experiment(cfg: RunConfig, console=None, log=None) -> Path:
                     }
                     rd.write_cell(key, record, test_result.ranks)
                     completed_here += 1
-                    best = f", best epoch {model.best_epoch}" if model.best_epoch is not None else ""
+                    best = (
+                        f", best epoch {model.best_epoch}" if model.best_epoch is not None else ""
+                    )
                     if model.stop_reason == "time_budget":
                         best += " (stopped by the time budget)"
                     log.print(
@@ -521,9 +544,16 @@ def run_experiment(cfg: RunConfig, console=None, log=None) -> Path:
     }
     rd.write_manifest(manifest)
     render_tables(
-        out, console=console, reference=cfg.reference, test=cfg.test,
-        correction=cfg.correction, alpha=cfg.alpha, write=True,
-        metrics=table_metrics(cfg.ks), models=labels, datasets=[d.name for d in cfg.datasets],
+        out,
+        console=console,
+        reference=cfg.reference,
+        test=cfg.test,
+        correction=cfg.correction,
+        alpha=cfg.alpha,
+        write=True,
+        metrics=table_metrics(cfg.ks),
+        models=labels,
+        datasets=[d.name for d in cfg.datasets],
     )
     log.print(f"results: {out}")
     return out
@@ -595,7 +625,9 @@ def protocol_card(rd: ResultsDir, records: dict[str, dict[str, list[dict]]]) -> 
             f"{users:,} users evaluated, {info.get('stats', {}).get('items', '?')} items"
         )
     protocol = any_rec["protocol"]
-    lines["split"] = "leave-one-out (last item = test, second-to-last = validation; selection on validation)"
+    lines["split"] = (
+        "leave-one-out (last item = test, second-to-last = validation; selection on validation)"
+    )
     lines["candidates"] = "all items (full ranking)" if protocol == "full" else protocol
     lines["seen items"] = "excluded (target kept)" if any_rec["exclude_seen"] else "kept"
     lines["ties"] = TIE_POLICY
@@ -604,11 +636,14 @@ def protocol_card(rd: ResultsDir, records: dict[str, dict[str, list[dict]]]) -> 
     return lines
 
 
-def efficiency_columns(records: dict[str, dict[str, list[dict]]]) -> dict[str, dict[str, dict[str, float]]]:
+def efficiency_columns(
+    records: dict[str, dict[str, list[dict]]],
+) -> dict[str, dict[str, dict[str, float]]]:
     """Per dataset and model, mean over seeds of the recorded cost of a run."""
     cols: dict[str, dict[str, dict[str, float]]] = {}
     for ds, per_model in records.items():
         for model, recs in per_model.items():
+
             def mean(values):
                 vals = [float(v) for v in values if v is not None]
                 return float(np.mean(vals)) if vals else float("nan")
@@ -620,7 +655,11 @@ def efficiency_columns(records: dict[str, dict[str, list[dict]]]) -> dict[str, d
                 "params": mean(r.get("parameters") for r in recs),
                 "peak RSS MB": mean(r["memory"]["peak_rss_mb"] for r in recs),
             }
-            gpu = [r["memory"].get("peak_gpu_mb") for r in recs if r["memory"].get("peak_gpu_mb") is not None]
+            gpu = [
+                r["memory"].get("peak_gpu_mb")
+                for r in recs
+                if r["memory"].get("peak_gpu_mb") is not None
+            ]
             if gpu:
                 row["peak GPU MB"] = float(np.mean(gpu))
             cols.setdefault(ds, {})[model] = row
@@ -668,13 +707,24 @@ def render_tables(
     git = env.get("git") or {}
     provenance = (
         f"seqrec_bench {env.get('seqrec_bench', '?')}"
-        + (f" @ {git['commit'][:10]}{'+dirty' if git.get('dirty') else ''}" if git.get("commit") else "")
+        + (
+            f" @ {git['commit'][:10]}{'+dirty' if git.get('dirty') else ''}"
+            if git.get("commit")
+            else ""
+        )
         + f", torch {env.get('torch', '?')}, device {env.get('device', '?')}"
         + (f", run {manifest.get('finished')}" if manifest.get("finished") else "")
     )
     report = Report.from_ranks(
-        ranks, metrics=metrics, reference=reference, test=test, correction=correction,
-        alpha=alpha, card=card, provenance=provenance, **report_options,
+        ranks,
+        metrics=metrics,
+        reference=reference,
+        test=test,
+        correction=correction,
+        alpha=alpha,
+        card=card,
+        provenance=provenance,
+        **report_options,
     )
     if write:
         root = Path(root)

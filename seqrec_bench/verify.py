@@ -67,7 +67,9 @@ class VerifyRow:
 def load_references(path: str | Path | None = None) -> list[Reference]:
     """The shipped references (or those of another TOML file with ``[[reference]]`` rows)."""
     if path is None:
-        text = resources.files("seqrec_bench").joinpath("references.toml").read_text(encoding="utf-8")
+        text = (
+            resources.files("seqrec_bench").joinpath("references.toml").read_text(encoding="utf-8")
+        )
     else:
         text = Path(path).read_text(encoding="utf-8")
     rows = tomllib.loads(text).get("reference", [])
@@ -109,10 +111,13 @@ def verify_run(root: str | Path, references: list[Reference] | None = None) -> l
             if any(first.get("config", {}).get(k) != v for k, v in ref.config.items()):
                 continue
             metric = parse_metric(ref.metric)
-            per_seed = [float(metric(rd.read_ranks(CellKey.from_record(rec))).mean()) for rec in recs]
-            rows.append(VerifyRow(ds, label, metric.label, float(np.mean(per_seed)), len(per_seed), ref))
+            per_seed = [
+                float(metric(rd.read_ranks(CellKey.from_record(rec))).mean()) for rec in recs
+            ]
+            rows.append(
+                VerifyRow(ds, label, metric.label, float(np.mean(per_seed)), len(per_seed), ref)
+            )
     return rows
-
 
 
 def render_verify(rows: list[VerifyRow], console) -> None:
@@ -120,13 +125,33 @@ def render_verify(rows: list[VerifyRow], console) -> None:
     from rich.table import Table
 
     t = Table(title="reproduction check against published figures")
-    for col in ("data set", "model", "metric", "ours", "published", "diff", "check", "result", "source"):
+    for col in (
+        "data set",
+        "model",
+        "metric",
+        "ours",
+        "published",
+        "diff",
+        "check",
+        "result",
+        "source",
+    ):
         t.add_column(col, justify="right" if col in ("ours", "published", "diff") else "left")
     for r in rows:
-        check = f"±{r.reference.tolerance:g}" if r.reference.check == "within" else f"≥ -{r.reference.tolerance:g}"
+        check = (
+            f"±{r.reference.tolerance:g}"
+            if r.reference.check == "within"
+            else f"≥ -{r.reference.tolerance:g}"
+        )
         t.add_row(
-            r.dataset, r.model, r.metric, f"{r.ours:.4f}", f"{r.reference.value:.4f}",
-            f"{r.difference:+.4f}", check,
-            "[green]pass[/]" if r.passed else "[red]FAIL[/]", r.reference.source,
+            r.dataset,
+            r.model,
+            r.metric,
+            f"{r.ours:.4f}",
+            f"{r.reference.value:.4f}",
+            f"{r.difference:+.4f}",
+            check,
+            "[green]pass[/]" if r.passed else "[red]FAIL[/]",
+            r.reference.source,
         )
     console.print(t)

@@ -11,8 +11,16 @@ from typer.testing import CliRunner
 from seqrec_bench.cli import app
 
 # small, with a strong first-order signal (the defaults hide theirs behind 35% noise)
-SMALL = ["--synthetic", "n_users=300", "--synthetic", "n_items=80", "--synthetic", "mean_length=12",
-         "--synthetic", "p_successor=0.4"]
+SMALL = [
+    "--synthetic",
+    "n_users=300",
+    "--synthetic",
+    "n_items=80",
+    "--synthetic",
+    "mean_length=12",
+    "--synthetic",
+    "p_successor=0.4",
+]
 
 
 @pytest.fixture
@@ -32,8 +40,20 @@ def test_run_writes_results_and_table(runner, tmp_path):
     out = tmp_path / "res"
     result = run_ok(
         runner,
-        ["run", "--models", "markov,pop", "--dataset", "synthetic", *SMALL,
-         "--seeds", "0,1", "--k", "5,10", "--output", str(out)],
+        [
+            "run",
+            "--models",
+            "markov,pop",
+            "--dataset",
+            "synthetic",
+            *SMALL,
+            "--seeds",
+            "0,1",
+            "--k",
+            "5,10",
+            "--output",
+            str(out),
+        ],
     )
     assert "NDCG@10" in result.output and "markov" in result.output
     assert "pessimistic" in result.output  # the protocol card
@@ -58,16 +78,23 @@ def test_run_writes_results_and_table(runner, tmp_path):
 
 def test_table_rerenders_every_format(runner, tmp_path):
     out = tmp_path / "res"
-    run_ok(runner, ["run", "--models", "markov,pop", "--dataset", "synthetic", *SMALL, "--output", str(out)])
+    run_ok(
+        runner,
+        ["run", "--models", "markov,pop", "--dataset", "synthetic", *SMALL, "--output", str(out)],
+    )
     md = run_ok(runner, ["table", str(out), "--format", "markdown"]).output
     assert md.lstrip().startswith("| Model")
     tex = run_ok(runner, ["table", str(out), "--format", "latex", "--test", "wilcoxon"]).output
     assert "\\toprule" in tex and "Wilcoxon" in tex and tex.count("{") == tex.count("}")
     csv = run_ok(runner, ["table", str(out), "--format", "csv", "--metrics", "HR@10,MRR"]).output
     assert "MRR" in csv and "HR@10" in csv
-    js = json.loads(run_ok(runner, ["table", str(out), "--format", "json", "--reference", "pop"]).output)
+    js = json.loads(
+        run_ok(runner, ["table", str(out), "--format", "json", "--reference", "pop"]).output
+    )
     assert js
-    only = run_ok(runner, ["table", str(out), "--format", "csv", "--models", "pop", "--seeds", "0"]).output
+    only = run_ok(
+        runner, ["table", str(out), "--format", "csv", "--models", "pop", "--seeds", "0"]
+    ).output
     assert "pop" in only and "markov" not in only
 
 
@@ -80,29 +107,69 @@ def test_rerun_skips_completed_cells(runner, tmp_path):
     assert "already complete" in again.output
     assert (out / "cells/synthetic/pop/seed-0/cell.json").read_text() == first
     # a changed config is a different cell: it is recomputed, not skipped
-    changed = run_ok(runner, ["run", "--models", "markov", "--dataset", "synthetic", *SMALL, "--output", str(out),
-                              "--set", "markov.alpha=0.5"])
+    changed = run_ok(
+        runner,
+        [
+            "run",
+            "--models",
+            "markov",
+            "--dataset",
+            "synthetic",
+            *SMALL,
+            "--output",
+            str(out),
+            "--set",
+            "markov.alpha=0.5",
+        ],
+    )
     assert "already complete" not in changed.output
     # ... and replacing the folder's tables with another command's is said, with the way back
     said = " ".join(changed.output.split())  # the console wraps long lines
-    assert "tables and manifest of" in said and "came from" in said and "run that command again" in said
+    assert (
+        "tables and manifest of" in said
+        and "came from" in said
+        and "run that command again" in said
+    )
     assert "came from" not in again.output  # the same command re-rendering is not news
 
 
 @pytest.mark.parametrize(
     "args,needle",
     [
-        (["run", "--models", "nosuchmodel", "--dataset", "synthetic"], "unknown model 'nosuchmodel'"),
+        (
+            ["run", "--models", "nosuchmodel", "--dataset", "synthetic"],
+            "unknown model 'nosuchmodel'",
+        ),
         (["run", "--models", "pop", "--dataset", "no/such/file.csv"], "no/such/file.csv"),
-        (["run", "--models", "pop", "--dataset", "synthetic", "--k", "5000", *SMALL], "larger than"),
-        (["run", "--models", "markov", "--dataset", "synthetic", "--set", "markov.nope=1", *SMALL], "valid keys"),
-        (["run", "--models", "markov", "--dataset", "synthetic", "--set", "oops", *SMALL], "MODEL.PARAM=VALUE"),
+        (
+            ["run", "--models", "pop", "--dataset", "synthetic", "--k", "5000", *SMALL],
+            "larger than",
+        ),
+        (
+            [
+                "run",
+                "--models",
+                "markov",
+                "--dataset",
+                "synthetic",
+                "--set",
+                "markov.nope=1",
+                *SMALL,
+            ],
+            "valid keys",
+        ),
+        (
+            ["run", "--models", "markov", "--dataset", "synthetic", "--set", "oops", *SMALL],
+            "MODEL.PARAM=VALUE",
+        ),
         (["run", "--models", "pop", "--dataset", "synthetic", "--synthetic", "bogus=1"], "bogus"),
         (["table", "/no/such/results"], "does not exist"),
     ],
 )
 def test_user_errors_are_one_line(runner, tmp_path, args, needle):
-    result = runner.invoke(app, [*args, *(["--output", str(tmp_path / "o")] if args[0] == "run" else [])])
+    result = runner.invoke(
+        app, [*args, *(["--output", str(tmp_path / "o")] if args[0] == "run" else [])]
+    )
     assert result.exit_code == 2, result.output
     assert needle in result.output
     assert "Traceback" not in result.output
@@ -110,7 +177,9 @@ def test_user_errors_are_one_line(runner, tmp_path, args, needle):
 
 
 def test_debug_shows_traceback(runner):
-    result = runner.invoke(app, ["--debug", "run", "--models", "nosuchmodel", "--dataset", "synthetic"])
+    result = runner.invoke(
+        app, ["--debug", "run", "--models", "nosuchmodel", "--dataset", "synthetic"]
+    )
     assert result.exit_code != 0 and result.exception is not None
 
 
@@ -129,8 +198,25 @@ def test_prepare_prints_statistics(runner):
 
 def test_sampled_protocol_runs(runner, tmp_path):
     out = tmp_path / "res"
-    run_ok(runner, ["run", "--models", "pop,markov", "--dataset", "synthetic", *SMALL,
-                    "--synthetic", "n_items=400", "--protocol", "sampled-pop-100", "--k", "10", "--output", str(out)])
+    run_ok(
+        runner,
+        [
+            "run",
+            "--models",
+            "pop,markov",
+            "--dataset",
+            "synthetic",
+            *SMALL,
+            "--synthetic",
+            "n_items=400",
+            "--protocol",
+            "sampled-pop-100",
+            "--k",
+            "10",
+            "--output",
+            str(out),
+        ],
+    )
     cell = json.loads((out / "cells/synthetic/pop/seed-0/cell.json").read_text())
     with np.load(out / "cells/synthetic/pop/seed-0/ranks.npz") as z:
         assert z["ranks"].max() <= 101
@@ -147,7 +233,10 @@ def test_local_file_end_to_end(runner, tmp_path, rng):
     path = tmp_path / "log.csv"
     path.write_text("\n".join(lines) + "\n")
     out = tmp_path / "res"
-    result = run_ok(runner, ["run", "--models", "markov,pop", "--dataset", str(path), "--output", str(out), "--k", "5"])
+    result = run_ok(
+        runner,
+        ["run", "--models", "markov,pop", "--dataset", str(path), "--output", str(out), "--k", "5"],
+    )
     assert "log.csv" in result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["models"]["markov"]["HR@5"] == pytest.approx(1.0)

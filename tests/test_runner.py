@@ -69,8 +69,11 @@ def test_interrupted_run_resumes_where_it_stopped(quiet, tmp_path, monkeypatch):
 
 
 def test_failure_before_any_cell_leaves_no_folder(quiet, tmp_path):
-    cfg = RunConfig(datasets=[DatasetSpec("synthetic", options={"synthetic": {"n_users": 0}})],
-                    models=[ModelSpec("pop", "pop")], output=tmp_path / "x")
+    cfg = RunConfig(
+        datasets=[DatasetSpec("synthetic", options={"synthetic": {"n_users": 0}})],
+        models=[ModelSpec("pop", "pop")],
+        output=tmp_path / "x",
+    )
     with pytest.raises(ValueError):
         run_experiment(cfg, *quiet)
     assert not (tmp_path / "x").exists()
@@ -138,7 +141,11 @@ def test_experiment_file_errors(tmp_path, text, needle):
 
 def test_unknown_model_config_key_in_experiment_is_rejected(quiet, tmp_path):
     cfg = parse_experiment(
-        {"datasets": [{"source": "synthetic", **SMALL}], "models": {"pop": {"nope": 1}}, "output": str(tmp_path / "o")}
+        {
+            "datasets": [{"source": "synthetic", **SMALL}],
+            "models": {"pop": {"nope": 1}},
+            "output": str(tmp_path / "o"),
+        }
     )
     with pytest.raises(ValueError, match="unknown"):
         run_experiment(cfg, *quiet)

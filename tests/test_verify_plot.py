@@ -13,20 +13,32 @@ from seqrec_bench.results import CellKey, ResultsDir
 from seqrec_bench.verify import Reference, load_references, verify_run
 
 
-def fake_run(root, ranks_by_model, *, dataset="Beauty", source="/x/Beauty.txt", items=12101, config=None):
+def fake_run(
+    root, ranks_by_model, *, dataset="Beauty", source="/x/Beauty.txt", items=12101, config=None
+):
     """A minimal results folder with hand-made ranks (what `seqbench run` would store)."""
     rd = ResultsDir(root)
-    rd.write_dataset(dataset, {"name": dataset, "source": source, "checksum": "ab" * 32, "stats": {"items": items}})
+    rd.write_dataset(
+        dataset,
+        {"name": dataset, "source": source, "checksum": "ab" * 32, "stats": {"items": items}},
+    )
     for model, per_seed in ranks_by_model.items():
         for seed, ranks in enumerate(per_seed):
             rec = {
-                "dataset": dataset, "model": model, "model_name": model.split("-")[0], "seed": seed,
-                "run_hash": "h", "config": config or {"loss": "ce"}, "protocol": "full",
-                "exclude_seen": True, "users": len(ranks),
+                "dataset": dataset,
+                "model": model,
+                "model_name": model.split("-")[0],
+                "seed": seed,
+                "run_hash": "h",
+                "config": config or {"loss": "ce"},
+                "protocol": "full",
+                "exclude_seen": True,
+                "users": len(ranks),
                 "history": [{"epoch": e, "NDCG@10": 0.01 * e, "seconds": 1.0} for e in range(1, 5)],
                 "best_epoch": 3,
                 "times": {"fit_seconds": 4.0, "best_epoch_seconds": 3.0, "test_eval_seconds": 0.1},
-                "memory": {"peak_rss_mb": 100.0, "peak_gpu_mb": None}, "parameters": 10,
+                "memory": {"peak_rss_mb": 100.0, "peak_gpu_mb": None},
+                "parameters": 10,
             }
             rd.write_cell(CellKey(dataset, model, seed), rec, np.asarray(ranks))
     return rd
@@ -81,10 +93,21 @@ def test_verify_cli_exit_codes(tmp_path):
 def test_plots_written(tmp_path):
     pytest.importorskip("matplotlib")
     rng = np.random.default_rng(0)
-    fake_run(tmp_path, {"transformer": [rng.integers(1, 60, 50) for _ in range(3)], "pop": [rng.integers(1, 200, 50)]})
+    fake_run(
+        tmp_path,
+        {
+            "transformer": [rng.integers(1, 60, 50) for _ in range(3)],
+            "pop": [rng.integers(1, 200, 50)],
+        },
+    )
     result = CliRunner().invoke(app, ["plot", str(tmp_path), "--max-k", "20"])
     assert result.exit_code == 0, result.output
-    for name in ("training_curves.png", "training_curves.pdf", "metrics_vs_k.png", "metrics_vs_k.pdf"):
+    for name in (
+        "training_curves.png",
+        "training_curves.pdf",
+        "metrics_vs_k.png",
+        "metrics_vs_k.pdf",
+    ):
         path = tmp_path / "figures" / name
         assert path.exists() and path.stat().st_size > 1000
 
@@ -121,10 +144,18 @@ def test_a_validation_search_is_not_drawn_as_epochs():
 
     markov = {
         "config": {"order": 1, "alpha": 0.01, "backoff_weight": 0.01, "select_on_validation": True},
-        "history": [{"epoch": e, "backoff_weight": w, "NDCG@10": 0.07} for e, w in enumerate((1e-4, 0.5))],
+        "history": [
+            {"epoch": e, "backoff_weight": w, "NDCG@10": 0.07} for e, w in enumerate((1e-4, 0.5))
+        ],
     }
-    trained = {"config": {"max_epochs": 100}, "history": [{"epoch": 1, "loss": 6.0, "NDCG@10": 0.1}]}
-    plugin_without_epoch_cap = {"config": {}, "history": [{"epoch": 1, "loss": 6.0, "NDCG@10": 0.1}]}
+    trained = {
+        "config": {"max_epochs": 100},
+        "history": [{"epoch": 1, "loss": 6.0, "NDCG@10": 0.1}],
+    }
+    plugin_without_epoch_cap = {
+        "config": {},
+        "history": [{"epoch": 1, "loss": 6.0, "NDCG@10": 0.1}],
+    }
     assert not _trains_in_epochs(markov)
     assert _trains_in_epochs(trained) and _trains_in_epochs(plugin_without_epoch_cap)
 
@@ -132,7 +163,9 @@ def test_a_validation_search_is_not_drawn_as_epochs():
 def test_plot_filters_models_and_rejects_an_empty_selection(tmp_path):
     pytest.importorskip("matplotlib")
     fake_run(tmp_path, {"transformer": [[1, 5, 30]], "bert4rec": [[2, 3, 4]]})
-    result = CliRunner().invoke(app, ["plot", str(tmp_path), "--models", "transformer", "--max-k", "5"])
+    result = CliRunner().invoke(
+        app, ["plot", str(tmp_path), "--models", "transformer", "--max-k", "5"]
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "figures" / "training_curves.png").stat().st_size > 1000
     result = CliRunner().invoke(app, ["plot", str(tmp_path), "--models", "nope"])

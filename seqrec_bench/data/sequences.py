@@ -91,7 +91,9 @@ class Sequences:
         """Build from the flat item array and per-user lengths."""
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        return cls(items=np.ascontiguousarray(items, dtype=np.int64), offsets=offsets, n_items=n_items)
+        return cls(
+            items=np.ascontiguousarray(items, dtype=np.int64), offsets=offsets, n_items=n_items
+        )
 
     # -- basic views ----------------------------------------------------------------------------
     @property
@@ -125,7 +127,8 @@ class Sequences:
             if step == 1:
                 lo, hi = self.offsets[start], self.offsets[max(stop, start)]
                 return Sequences(
-                    items=self.items[lo:hi], offsets=self.offsets[start : max(stop, start) + 1] - lo,
+                    items=self.items[lo:hi],
+                    offsets=self.offsets[start : max(stop, start) + 1] - lo,
                     n_items=self.n_items,
                 )
             users = np.arange(start, stop, step)
@@ -138,7 +141,9 @@ class Sequences:
         lengths = self.lengths - drop_last
         if (lengths < 0).any():
             raise ValueError(f"a sequence is shorter than {drop_last}")
-        return Sequences.from_lengths(self.items[_ranges(self.offsets[:-1], lengths)], lengths, self.n_items)
+        return Sequences.from_lengths(
+            self.items[_ranges(self.offsets[:-1], lengths)], lengths, self.n_items
+        )
 
     def last(self, n: int = 1) -> np.ndarray:
         """The last item of every sequence (``n=1``) as a 1-d array, or the ``n``-th from last.

@@ -95,7 +95,9 @@ def parse_metric(label: str) -> Metric:
     return Metric(name, k)
 
 
-def metric_labels(ks: list[int] | tuple[int, ...], names: tuple[str, ...] = ("HR", "NDCG")) -> list[str]:
+def metric_labels(
+    ks: list[int] | tuple[int, ...], names: tuple[str, ...] = ("HR", "NDCG")
+) -> list[str]:
     """Labels for every (name, k), name-major: ``metric_labels([5, 10])`` is
     ``["HR@5", "HR@10", "NDCG@5", "NDCG@10"]`` (the column order of paper tables)."""
     return [f"{n}@{k}" for n in names for k in ks]

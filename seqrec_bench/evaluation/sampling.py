@@ -22,7 +22,12 @@ def parse_protocol(protocol: str) -> tuple[str, int]:
     if protocol == "full":
         return "full", 0
     parts = protocol.split("-")
-    if len(parts) == 3 and parts[0] == "sampled" and parts[1] in ("uniform", "pop") and parts[2].isdigit():
+    if (
+        len(parts) == 3
+        and parts[0] == "sampled"
+        and parts[1] in ("uniform", "pop")
+        and parts[2].isdigit()
+    ):
         n = int(parts[2])
         if n >= 1:
             return parts[1], n

@@ -306,7 +306,9 @@ def _coerce(raw: Any, annotation: Any, key: str) -> Any:
             seq = [_coerce(p.strip(), elem, key) for p in parts]
             return tuple(seq) if origin is tuple else seq
     except ValueError:
-        raise ConfigError(f"{key} expects {getattr(annotation, '__name__', annotation)}, got {raw!r}") from None
+        raise ConfigError(
+            f"{key} expects {getattr(annotation, '__name__', annotation)}, got {raw!r}"
+        ) from None
     return raw
 
 

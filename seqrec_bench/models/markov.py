@@ -94,13 +94,17 @@ class MarkovModel(Model):
                 self._weight = w
                 self._fitted = True  # allow scoring during selection
                 value = validator.evaluate(self).metrics.get("NDCG@10", 0.0)
-                self.history.append({"epoch": len(self.history), "backoff_weight": w, "NDCG@10": value})
+                self.history.append(
+                    {"epoch": len(self.history), "backoff_weight": w, "NDCG@10": value}
+                )
                 if value > best[0]:
                     best = (value, w)
             self._weight = best[1]
             self.best_epoch = _WEIGHT_GRID.index(best[1])
 
-    def _mixed(self, counts: sp.csr_matrix, rows: np.ndarray, lower: torch.Tensor | None) -> torch.Tensor:
+    def _mixed(
+        self, counts: sp.csr_matrix, rows: np.ndarray, lower: torch.Tensor | None
+    ) -> torch.Tensor:
         """``(1 - w) * P(j | context) + w * lower`` for the given context rows, where contexts
         without any outgoing transition get ``lower`` (or popularity) itself.
 

@@ -346,4 +346,3 @@ class TransformerModel(Model):
             items = part.padded_tensor(self.config.max_len, side="left", device=self.device)
             out.append(self.module(items, last_only=True) @ weights.T)
         return torch.cat(out).float()
-

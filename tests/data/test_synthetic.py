@@ -143,8 +143,14 @@ def test_echo_is_structure_beyond_first_order() -> None:
 
 def test_users_draw_from_all_their_topics_and_only_those() -> None:
     config = SyntheticConfig(
-        n_users=400, n_items=200, n_topics=10, topics_per_user=2, p_successor=0.0,
-        p_noise=0.0, mean_length=10, seed=5,
+        n_users=400,
+        n_items=200,
+        n_topics=10,
+        topics_per_user=2,
+        p_successor=0.0,
+        p_noise=0.0,
+        mean_length=10,
+        seed=5,
     )
     records = generate_synthetic(config)
     planted = planted_structure(config)
@@ -153,7 +159,5 @@ def test_users_draw_from_all_their_topics_and_only_those() -> None:
     in_mine = (topics[:, None] == mine).any(axis=1)
     assert in_mine.mean() > 0.95  # (2 of 10 topics by chance: 0.2) the rest: redraws
     # both interests show up in most users' histories
-    both = [
-        len(set(topics[(records.users == u) & in_mine].tolist())) == 2 for u in range(1, 401)
-    ]
+    both = [len(set(topics[(records.users == u) & in_mine].tolist())) == 2 for u in range(1, 401)]
     assert np.mean(both) > 0.9

@@ -53,7 +53,9 @@ def test_metrics_are_means_of_rank_functions(data):
     result = ev.evaluate(model)
     r = result.ranks
     assert result.metrics["HR@10"] == pytest.approx(np.mean(r <= 10))
-    assert result.metrics["NDCG@5"] == pytest.approx(np.mean(np.where(r <= 5, 1 / np.log2(r + 1), 0)))
+    assert result.metrics["NDCG@5"] == pytest.approx(
+        np.mean(np.where(r <= 5, 1 / np.log2(r + 1), 0))
+    )
     assert result.metrics["MRR"] == pytest.approx(np.mean(1 / r))
 
 
@@ -88,7 +90,9 @@ def test_sampled_protocol_shared_negatives(data):
         assert len(set(negs[u])) == 20
         assert not set(negs[u]) & set(full[u].tolist())
     model = PopularityModel().fit(data.train, seed=0)
-    ranks = Evaluator(data.test_inputs, data.test_targets(), negatives=negs, metrics=["HR@10"]).ranks(model)
+    ranks = Evaluator(
+        data.test_inputs, data.test_targets(), negatives=negs, metrics=["HR@10"]
+    ).ranks(model)
     assert ranks.min() >= 1 and ranks.max() <= 21
 
 

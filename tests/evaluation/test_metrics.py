@@ -51,7 +51,13 @@ def test_invalid_ranks_rejected():
 
 @pytest.mark.parametrize(
     "label,expected",
-    [("HR@10", "HR@10"), ("ndcg@5", "NDCG@5"), ("Recall@20", "HR@20"), ("MRR", "MRR"), ("mrr@10", "MRR@10")],
+    [
+        ("HR@10", "HR@10"),
+        ("ndcg@5", "NDCG@5"),
+        ("Recall@20", "HR@20"),
+        ("MRR", "MRR"),
+        ("mrr@10", "MRR@10"),
+    ],
 )
 def test_parse_metric(label, expected):
     assert parse_metric(label).label == expected

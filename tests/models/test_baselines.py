@@ -58,7 +58,9 @@ def test_markov_backoff_breaks_ties_by_popularity():
 
 def test_markov_second_order_uses_the_pair():
     train = Sequences.from_lists([[1, 2, 3], [4, 2, 5], [1, 2, 3], [4, 2, 5]] * 3, n_items=5)
-    model = MarkovModel(order=2, alpha=0.0, backoff_weight=0.01, select_on_validation=False).fit(train)
+    model = MarkovModel(order=2, alpha=0.0, backoff_weight=0.01, select_on_validation=False).fit(
+        train
+    )
     s = model.score(Sequences.from_lists([[1, 2], [4, 2], [2]], n_items=5))
     assert s[0].argmax() == 2 and s[1].argmax() == 4  # items 3 and 5
     assert abs(float(s[2][2] - s[2][4])) < 1e-6  # no pair context -> first order: tie
@@ -76,7 +78,9 @@ def test_markov_selects_backoff_on_validation(cycle_sequences):
 
 
 def test_overrides_are_typed_and_checked():
-    cfg = parse_overrides(MarkovModel.config_cls(), {"order": "2", "alpha": "0.5", "select_on_validation": "false"})
+    cfg = parse_overrides(
+        MarkovModel.config_cls(), {"order": "2", "alpha": "0.5", "select_on_validation": "false"}
+    )
     assert cfg.order == 2 and cfg.alpha == 0.5 and cfg.select_on_validation is False
     with pytest.raises(ConfigError, match="valid keys: order, alpha"):
         parse_overrides(MarkovModel.config_cls(), {"nope": "1"})

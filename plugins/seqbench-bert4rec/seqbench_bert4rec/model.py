@@ -71,6 +71,7 @@ __all__ = ["BERT4RecModel", "BERT4RecConfig", "BERT4RecModule"]
 # Long histories (median length >= LONG_HISTORY_MEDIAN, MovieLens-like): the paper uses
 # ``max_len = 200`` there and 50 on Amazon Beauty and Steam.
 
+
 @dataclass(frozen=True)
 class BERT4RecConfig(TrainerConfig):
     """Hyper-parameters of :class:`BERT4RecModel` (plus the shared trainer fields).
@@ -318,4 +319,3 @@ def _cloze_mask(
         last = torch.arange(w, device=items.device)[None, :] == (lengths - 1)[:, None]
         masked = torch.where(last_only[:, None], last, masked)
     return masked
-

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-from typer.testing import CliRunner
-
 from seqrec_bench.cli import app
 from seqrec_bench.registry import refresh
+from typer.testing import CliRunner
 
 
 def test_seqbench_run_with_bert4rec_on_synthetic(tmp_path, monkeypatch):
@@ -18,10 +17,25 @@ def test_seqbench_run_with_bert4rec_on_synthetic(tmp_path, monkeypatch):
     result = CliRunner().invoke(
         app,
         [
-            "run", "--models", "bert4rec,pop", "--dataset", "synthetic",
-            "--synthetic", "n_users=200", "--synthetic", "n_items=60", "--synthetic", "mean_length=10",
-            "--set", "bert4rec.max_epochs=2", "--set", "bert4rec.hidden=16",
-            "--k", "10", "--output", str(out),
+            "run",
+            "--models",
+            "bert4rec,pop",
+            "--dataset",
+            "synthetic",
+            "--synthetic",
+            "n_users=200",
+            "--synthetic",
+            "n_items=60",
+            "--synthetic",
+            "mean_length=10",
+            "--set",
+            "bert4rec.max_epochs=2",
+            "--set",
+            "bert4rec.hidden=16",
+            "--k",
+            "10",
+            "--output",
+            str(out),
         ],
     )
     assert result.exit_code == 0, result.output
