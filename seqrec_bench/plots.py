@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
+from seqrec_bench.errors import SeqbenchError
 from seqrec_bench.results import CellKey, ResultsDir, ResultsError
 
 __all__ = ["plot_run", "MissingPlotDependency"]
 
 
-class MissingPlotDependency(ImportError):
+class MissingPlotDependency(SeqbenchError, ImportError):
     """matplotlib is not installed."""
 
 

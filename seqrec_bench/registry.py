@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from seqrec_bench.errors import SeqbenchError
 from seqrec_bench.models.base import Model
 
 __all__ = [
@@ -84,7 +85,7 @@ BUILTIN_MODELS: dict[str, str] = {
 }
 
 
-class PluginError(ValueError):
+class PluginError(SeqbenchError, ValueError):
     """A user-facing problem with a model name or plugin; the message is one line."""
 
 

@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seqrec_bench.data.sequences import Sequences, Vocabulary
+from seqrec_bench.errors import SeqbenchError
 
 __all__ = ["PreparedDataset", "DatasetError"]
 
 
-class DatasetError(ValueError):
+class DatasetError(SeqbenchError, ValueError):
     """A problem with the user's data or data set name; its message is one clear line
     (what was wrong, where, what to do) that the CLI prints as is."""
 

@@ -14,13 +14,14 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from seqrec_bench.data.cache import atomic_path
 from seqrec_bench.data.dataset import DatasetError
+from seqrec_bench.errors import SeqbenchError
 
 __all__ = ["DownloadFailed", "download", "file_md5", "safe_extract"]
 
 _CHUNK = 1 << 20
 
 
-class DownloadFailed(OSError):
+class DownloadFailed(SeqbenchError, OSError):
     """The server could not be reached or answered with an error (the caller adds the advice)."""
 
 

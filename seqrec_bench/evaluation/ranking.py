@@ -11,11 +11,12 @@ import numpy as np
 import torch
 
 from seqrec_bench.data.sequences import Sequences
+from seqrec_bench.errors import SeqbenchError
 
 __all__ = ["NonFiniteScoresError", "full_ranks", "sampled_ranks", "check_finite"]
 
 
-class NonFiniteScoresError(ValueError):
+class NonFiniteScoresError(SeqbenchError, ValueError):
     """A model produced NaN or +inf scores; ranking them would be meaningless."""
 
 

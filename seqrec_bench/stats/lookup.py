@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import TypeVar
 
+from seqrec_bench.errors import SeqbenchError
+
 __all__ = ["UnknownNameError", "Lookup"]
 
 F = TypeVar("F", bound=Callable)
 
 
-class UnknownNameError(KeyError, ValueError):
+class UnknownNameError(SeqbenchError, KeyError, ValueError):
     """An unknown test or correction name.
 
     It is a :class:`KeyError` (what a mapping raises) and a :class:`ValueError` (what a bad
