@@ -24,19 +24,23 @@ import math
 import types
 import typing
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 
 from seqrec_bench.data.sequences import Sequences
+from seqrec_bench.errors import ConfigError, SeqbenchError
 
 if TYPE_CHECKING:
-    import torch
+    from typing import Self
 
-    from seqrec_bench.evaluation.evaluator import Evaluator
+    import torch
 
 __all__ = [
     "Model",
+    "Validator",
+    "ValidationResult",
     "NotFittedError",
     "ConfigError",
     "config_to_dict",
@@ -70,12 +74,44 @@ def median_length(stats: dict[str, Any] | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
-class NotFittedError(RuntimeError):
+class NotFittedError(SeqbenchError, RuntimeError):
     """Raised when a model is asked to score before :meth:`Model.fit`."""
 
 
-class ConfigError(ValueError):
-    """An unknown or malformed configuration key/value."""
+class ValidationResult(Protocol):
+    """What :meth:`Validator.evaluate` returns (e.g. an ``EvaluationResult``)."""
+
+    @property
+    def metrics(self) -> Mapping[str, float]:
+        """Mean value of each metric label, e.g. ``{"NDCG@10": 0.21}``."""
+        ...
+
+    @property
+    def seconds(self) -> float:
+        """Wall time of the evaluation."""
+        ...
+
+
+class Validator(Protocol):
+    """What a model receives in :meth:`Model.fit` to rank the validation targets.
+
+    The harness passes an :class:`~seqrec_bench.evaluation.Evaluator` over the validation split;
+    a model (and the trainer) relies only on this interface, so tests and other harnesses can
+    pass anything with these two members.
+    """
+
+    @property
+    def metric_labels(self) -> Sequence[str]:
+        """The metrics :meth:`evaluate` computes, e.g. ``["NDCG@10"]``."""
+        ...
+
+    def evaluate(self, model: Model[Any]) -> ValidationResult:
+        """Rank the validation targets with ``model`` (through ``model.score``)."""
+        ...
+
+
+#: The config type of a :class:`Model` subclass.
+C = TypeVar("C")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,12 +119,23 @@ class _EmptyConfig:
     """Placeholder config for models without hyper-parameters."""
 
 
-class Model(ABC):
-    """Base class of every recommender.
+class Model(ABC, Generic[C]):
+    """Base class of every recommender, generic in its config type.
 
     Subclasses set ``name``, ``description`` and ``config_cls`` and implement :meth:`_fit` and
-    :meth:`_score`. The public :meth:`fit` validates its input, resets state and records the seed
-    and device; :meth:`score` refuses to run on an unfitted model and checks the output shape.
+    :meth:`_score`; ``class MyModel(Model[MyConfig])`` tells type checkers what
+    ``self.config`` is. The public :meth:`fit` validates its input, resets state and records the
+    seed and device; :meth:`score` refuses to run on an unfitted model (it is allowed while
+    :meth:`_fit` runs, for the validator) and checks the output shape.
+
+    Class attributes:
+        name: registry key, a short lowercase identifier.
+        description: one line, shown by ``seqbench models``.
+        config_cls: the frozen dataclass of the hyper-parameters.
+        version: bump it when a change to the model alters the numbers a fixed config and seed
+            produce (a new random stream, a fixed bug, a different initialisation): the harness
+            puts it in each cell's run key, so cells of the old version count as stale instead
+            of being averaged with new ones.
 
     Attributes:
         config: the resolved (frozen) configuration.
@@ -104,7 +151,10 @@ class Model(ABC):
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    config_cls: ClassVar[type] = _EmptyConfig
+    config_cls: ClassVar[type[Any]] = _EmptyConfig
+    version: ClassVar[int] = 1
+
+    config: C
 
     def __init__(self, config: Any | None = None, **overrides: Any) -> None:
         if config is None:
@@ -126,6 +176,7 @@ class Model(ABC):
         self.best_epoch: int | None = None
         self.stop_reason: str | None = None
         self._fitted = False
+        self._fitting = False
 
     # -- dataset-dependent defaults -------------------------------------------------------------
     @classmethod
@@ -144,8 +195,8 @@ class Model(ABC):
         *,
         seed: int = 0,
         device: str | torch.device = "cpu",
-        validator: Evaluator | None = None,
-    ) -> Model:
+        validator: Validator | None = None,
+    ) -> Self:
         """Fit on the training sequences.
 
         Args:
@@ -153,8 +204,10 @@ class Model(ABC):
             seed: seed of this run; the model derives all its randomness from it.
             device: torch device to train and score on.
             validator: evaluates the model on the validation targets (for early stopping and
-                model selection); ``validator.evaluate(model)`` returns metrics such as
-                ``{"NDCG@10": ...}``. Models never see the test targets.
+                model selection); ``validator.evaluate(model).metrics`` holds metrics such as
+                ``{"NDCG@10": ...}``. While :meth:`_fit` runs, :meth:`score` is allowed, so the
+                validator can rank with the current weights. Models never see the test
+                targets.
 
         Returns:
             ``self``, fitted.
@@ -174,7 +227,11 @@ class Model(ABC):
         self.best_epoch = None
         self.stop_reason = None
         self._fitted = False
-        self._fit(train, validator)
+        self._fitting = True  # the validator may score the model while _fit runs
+        try:
+            self._fit(train, validator)
+        finally:
+            self._fitting = False
         self._fitted = True
         return self
 
@@ -190,7 +247,7 @@ class Model(ABC):
         """
         import torch
 
-        if not self._fitted:
+        if not (self._fitted or self._fitting):
             raise NotFittedError(f"model {self.name!r} must be fitted before scoring (call fit)")
         if batch.n_items != self.n_items:
             raise ValueError(
@@ -207,7 +264,7 @@ class Model(ABC):
         return scores
 
     @abstractmethod
-    def _fit(self, train: Sequences, validator: Evaluator | None) -> None:
+    def _fit(self, train: Sequences, validator: Validator | None) -> None:
         """Fit the model (state reset is the subclass's job: build everything anew here)."""
 
     @abstractmethod

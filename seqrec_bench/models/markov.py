@@ -13,17 +13,13 @@ stopping, so the baseline is not handicapped by an arbitrary constant.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from seqrec_bench.data.sequences import Sequences
-from seqrec_bench.models.base import Model
-
-if TYPE_CHECKING:
-    from seqrec_bench.evaluation.evaluator import Evaluator
+from seqrec_bench.models.base import Model, Validator
 
 __all__ = ["MarkovModel", "MarkovConfig"]
 
@@ -55,14 +51,14 @@ class MarkovConfig:
             raise ValueError("backoff_weight must lie in [0, 1]")
 
 
-class MarkovModel(Model):
+class MarkovModel(Model[MarkovConfig]):
     """First- (or second-) order Markov chain with add-alpha smoothing and popularity back-off."""
 
     name = "markov"
     description = "Markov chain over consecutive items, add-alpha smoothing, popularity back-off."
     config_cls = MarkovConfig
 
-    def _fit(self, train: Sequences, validator: Evaluator | None) -> None:
+    def _fit(self, train: Sequences, validator: Validator | None) -> None:
         n = train.n_items
         items = train.items
         # consecutive pairs inside one user's sequence: position p and p+1 of the same row
@@ -92,7 +88,6 @@ class MarkovModel(Model):
             best = (-1.0, self._weight)
             for w in _WEIGHT_GRID:
                 self._weight = w
-                self._fitted = True  # allow scoring during selection
                 value = validator.evaluate(self).metrics.get("NDCG@10", 0.0)
                 self.history.append(
                     {"epoch": len(self.history), "backoff_weight": w, "NDCG@10": value}

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
 from seqrec_bench.data.sequences import Sequences
-from seqrec_bench.models.base import Model
-
-if TYPE_CHECKING:
-    from seqrec_bench.evaluation.evaluator import Evaluator
+from seqrec_bench.models.base import Model, Validator
 
 __all__ = ["PopularityModel", "PopularityConfig"]
 
@@ -21,7 +17,7 @@ class PopularityConfig:
     """Popularity has no hyper-parameters."""
 
 
-class PopularityModel(Model):
+class PopularityModel(Model[PopularityConfig]):
     """Scores every item by how often it occurs in the training sequences.
 
     Only training items count (``s_1 .. s_{n-2}``), so neither validation nor test targets leak
@@ -32,7 +28,7 @@ class PopularityModel(Model):
     description = "Training-set popularity (the same ranking for every user)."
     config_cls = PopularityConfig
 
-    def _fit(self, train: Sequences, validator: Evaluator | None) -> None:
+    def _fit(self, train: Sequences, validator: Validator | None) -> None:
         counts = train.item_counts()[1:].astype("float32")
         self._counts = torch.from_numpy(counts).to(self.device)
 

@@ -75,11 +75,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from seqrec_bench.errors import SeqbenchError
 from seqrec_bench.training.config import TrainerConfig
 
 if TYPE_CHECKING:
-    from seqrec_bench.evaluation.evaluator import Evaluator
-    from seqrec_bench.models.base import Model
+    from seqrec_bench.models.base import Model, Validator
     from seqrec_bench.training.batches import BatchFactory
 
 __all__ = ["train", "TrainResult", "TrainingError", "seeded", "progress_enabled"]
@@ -87,7 +87,7 @@ __all__ = ["train", "TrainResult", "TrainingError", "seeded", "progress_enabled"
 logger = logging.getLogger(__name__)
 
 
-class TrainingError(RuntimeError):
+class TrainingError(SeqbenchError, RuntimeError):
     """Training cannot go on (non-finite loss, no batches, missing metric)."""
 
 
@@ -165,13 +165,13 @@ def progress_enabled() -> bool:
 
 
 def train(
-    model: Model,
+    model: Model[Any],
     module: torch.nn.Module,
     loss_fn: Callable[[Any], torch.Tensor],
     batches: BatchFactory,
     *,
     config: TrainerConfig,
-    validator: Evaluator | None = None,
+    validator: Validator | None = None,
     seed: int | None = None,
     device: str | torch.device | None = None,
     monitor: str = "NDCG@10",
@@ -190,8 +190,10 @@ def train(
             batches (anything ``loss_fn`` understands). ``len(batches)`` feeds the progress bar.
         config: optimiser, batch and stopping settings (a model config subclassing
             :class:`TrainerConfig` works as is).
-        validator: an :class:`~seqrec_bench.evaluation.Evaluator` over the validation split;
-            ``None`` trains for ``max_epochs`` (or the time budget) and keeps the last epoch.
+        validator: a :class:`~seqrec_bench.models.base.Validator` over the validation split
+            (the harness passes an :class:`~seqrec_bench.evaluation.Evaluator`); it scores the
+            model while ``fit`` runs, which :meth:`Model.fit` allows. ``None`` trains for
+            ``max_epochs`` (or the time budget) and keeps the last epoch.
         seed: the run's seed (default ``model.seed``); shuffling and in-training randomness
             derive from it.
         device: the training device (default ``model.device``).
@@ -284,8 +286,7 @@ def train(
                 assert validator is not None
                 module.eval()
                 try:
-                    with _scoring_allowed(model):
-                        result = validator.evaluate(model)
+                    result = validator.evaluate(model)
                 except NonFiniteScoresError as exc:
                     raise TrainingError(
                         f"{name}: validation scores became non-finite after epoch {epoch} ({exc})"
@@ -333,17 +334,6 @@ def _make_optimizer(
     if config.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-
-
-@contextlib.contextmanager
-def _scoring_allowed(model: Model) -> Iterator[None]:
-    """Let the validator call ``model.score`` while ``fit`` is still running."""
-    was = model._fitted
-    model._fitted = True
-    try:
-        yield
-    finally:
-        model._fitted = was
 
 
 def _describe(name: str, record: dict[str, float], monitor: str) -> str:
