@@ -1,13 +1,16 @@
 """Built-in recommenders and the model contract."""
 
-from seqrec_bench.models.base import ConfigError, Model, NotFittedError
+from seqrec_bench.models.base import ConfigError, Model, NotFittedError, Validator
 from seqrec_bench.models.gru import GRUConfig, GRUModel
 from seqrec_bench.models.markov import MarkovConfig, MarkovModel
 from seqrec_bench.models.pop import PopularityConfig, PopularityModel
+from seqrec_bench.models.torch_base import TorchSequenceModel
 from seqrec_bench.models.transformer import TransformerConfig, TransformerModel
 
 __all__ = [
     "Model",
+    "TorchSequenceModel",
+    "Validator",
     "NotFittedError",
     "ConfigError",
     "PopularityModel",

@@ -12,31 +12,22 @@ would run the GRU's biases over the padding and change the state a user starts f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from seqrec_bench.data.sequences import Sequences
-from seqrec_bench.models.base import LONG_HISTORY_MEDIAN, Model, median_length
+from seqrec_bench.models.torch_base import TorchSequenceModel
 from seqrec_bench.training import (
     SequenceBatch,
-    SequenceBatches,
     TrainerConfig,
     full_softmax_loss,
-    seeded,
     select_positions,
-    train,
 )
 
-if TYPE_CHECKING:
-    from seqrec_bench.evaluation.evaluator import Evaluator
-
 __all__ = ["GRUModel", "GRUConfig", "GRUModule"]
-
-#: Users encoded at once when scoring.
-_SCORE_CHUNK = 2048
 
 
 @dataclass(frozen=True)
@@ -101,8 +92,16 @@ class GRUModule(nn.Module):
         return self.out_dropout(out)
 
 
-class GRUModel(Model):
+class GRUModel(TorchSequenceModel[GRUConfig]):
     """GRU4Rec-style recurrent model with full-softmax training (see the module docstring).
+
+    Defaults for a data set are chosen by its median sequence length (:meth:`default_config`):
+
+    * long histories (median length >= 50, MovieLens-like): ``max_len=200``, ``dropout=0.1``
+      (the transformer's SASRec+ budget: hidden 64, batch 128, lr 1e-3, <= 100 epochs,
+      patience 10);
+    * otherwise: the class defaults (``max_len=50``), checked on Amazon Beauty's validation
+      split.
 
     Example:
         >>> from seqrec_bench.data import Sequences
@@ -115,36 +114,16 @@ class GRUModel(Model):
     name = "gru"
     description = "GRU4Rec-style recurrent network, full-softmax next-item loss at every step."
     config_cls = GRUConfig
+    long_history_defaults = {"max_len": 200, "dropout": 0.1}
+    padding_side = "right"
+    score_chunk = 2048
 
-    @classmethod
-    def default_config(cls, dataset_stats: dict[str, Any] | None = None) -> GRUConfig:
-        """Defaults for a data set, chosen by its median sequence length.
+    module: GRUModule
 
-        * Long histories (median length >= 50, MovieLens-like): ``max_len=200``, ``dropout=0.1``
-          (the transformer's SASRec+ budget: hidden 64, batch 128, lr 1e-3, <= 100 epochs,
-          patience 10).
-        * Otherwise: the class defaults (``max_len=50``), checked on Amazon Beauty's
-          validation split.
+    def _build_module(self) -> GRUModule:
+        return GRUModule(self.n_items, self.config)
 
-        Missing or malformed statistics fall back to the class defaults.
-        """
-        median = median_length(dataset_stats)
-        if median is not None and median >= LONG_HISTORY_MEDIAN:
-            return replace(cls.config_cls(), max_len=200, dropout=0.1)
-        return cls.config_cls()
-
-    def _fit(self, train_seqs: Sequences, validator: Evaluator | None) -> None:
-        cfg: GRUConfig = self.config
-        with seeded(self.seed, self.device):
-            self.module = GRUModule(self.n_items, cfg).to(self.device)
-        batches = SequenceBatches(
-            train_seqs,
-            batch_size=cfg.batch_size,
-            max_len=cfg.max_len + 1,
-            side="right",
-            device=self.device,
-            bucket=cfg.bucket,
-        )
+    def _make_loss(self, train_seqs: Sequences) -> Callable[[SequenceBatch], torch.Tensor]:
         module = self.module
 
         def loss(batch: SequenceBatch) -> torch.Tensor:
@@ -158,17 +137,12 @@ class GRUModel(Model):
                 select_positions(targets, real, count),
             )
 
-        train(self, module, loss, batches, config=cfg, validator=validator)
+        return loss
 
-    def _score(self, batch: Sequences) -> torch.Tensor:
-        self.module.eval()
-        weights = self.module.item_weights()
-        out = []
-        for start in range(0, batch.n_users, _SCORE_CHUNK):
-            part = batch.select(slice(start, start + _SCORE_CHUNK))
-            items = part.padded_tensor(self.config.max_len, side="right", device=self.device)
-            lengths = torch.from_numpy(part.lengths.clip(1, self.config.max_len)).to(self.device)
-            hidden = self.module(items)
-            last = hidden[torch.arange(len(lengths), device=self.device), lengths - 1]
-            out.append(last @ weights.T)
-        return torch.cat(out).float()
+    def _score_chunk(self, part: Sequences) -> torch.Tensor:
+        max_len = self.config.max_len
+        items = part.padded_tensor(max_len, side="right", device=self.device)
+        lengths = torch.from_numpy(part.lengths.clip(1, max_len)).to(self.device)
+        hidden = self.module(items)
+        last = hidden[torch.arange(len(lengths), device=self.device), lengths - 1]
+        return last @ self.module.item_weights().T

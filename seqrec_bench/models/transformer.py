@@ -25,35 +25,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from seqrec_bench.data.sequences import Sequences
-from seqrec_bench.models.base import LONG_HISTORY_MEDIAN, Model, median_length
+from seqrec_bench.models.torch_base import TorchSequenceModel
 from seqrec_bench.training import (
     SequenceBatch,
-    SequenceBatches,
     TrainerConfig,
     bce_loss,
     full_softmax_loss,
     sample_negatives,
     sampled_softmax_loss,
-    seeded,
     select_positions,
-    train,
 )
 
-if TYPE_CHECKING:
-    from seqrec_bench.evaluation.evaluator import Evaluator
-
 __all__ = ["TransformerModel", "TransformerConfig", "SASRecModule"]
-
-#: Users encoded at once when scoring.
-_SCORE_CHUNK = 1024
 
 
 @dataclass(frozen=True)
@@ -241,8 +232,17 @@ class SASRecModule(nn.Module):
         return x[:, -1] if last_only else x
 
 
-class TransformerModel(Model):
+class TransformerModel(TorchSequenceModel[TransformerConfig]):
     """SASRec-style transformer (see the module docstring for the architecture and losses).
+
+    Defaults for a data set are chosen by its median sequence length (:meth:`default_config`):
+
+    * long histories (median length >= 50, MovieLens-like): the SASRec+ setting of Klenitskiy
+      & Vasilev (RecSys 2023): ``max_len=200, hidden=64, n_blocks=2, n_heads=1,
+      dropout=0.1, batch_size=128, lr=1e-3, max_epochs=100, patience=10, loss="ce"``;
+    * otherwise (Amazon-like short histories): the class defaults, ``max_len=50`` with the
+      other values chosen on Amazon Beauty's *validation* split
+      (``benchmarks/reproduce_beauty.py`` documents the search).
 
     Example:
         >>> from seqrec_bench.data import Sequences
@@ -255,58 +255,32 @@ class TransformerModel(Model):
     name = "transformer"
     description = "SASRec-style causal transformer, full-softmax (CE) next-item loss by default."
     config_cls = TransformerConfig
+    long_history_defaults = {
+        "max_len": 200,
+        "hidden": 64,
+        "n_blocks": 2,
+        "n_heads": 1,
+        "dropout": 0.1,
+        "attn_dropout": None,
+        "batch_size": 128,
+        "lr": 1e-3,
+        "max_epochs": 100,
+        "patience": 10,
+        "loss": "ce",
+    }
+    padding_side = "left"
+    # chunks bound the (users x L x L) attention memory on long histories
+    score_chunk = 1024
 
-    @classmethod
-    def default_config(cls, dataset_stats: dict[str, Any] | None = None) -> TransformerConfig:
-        """Defaults for a data set, chosen by its median sequence length.
+    module: SASRecModule
 
-        * Long histories (median length >= 50, MovieLens-like): the SASRec+ setting of Klenitskiy
-          & Vasilev (RecSys 2023): ``max_len=200, hidden=64, n_blocks=2, n_heads=1,
-          dropout=0.1, batch_size=128, lr=1e-3, max_epochs=100, patience=10, loss="ce"``.
-        * Otherwise (Amazon-like short histories): the class defaults, ``max_len=50`` with the
-          other values chosen on Amazon Beauty's *validation* split
-          (``benchmarks/reproduce_beauty.py`` documents the search).
-
-        Missing or malformed statistics fall back to the class defaults.
-        """
-        median = median_length(dataset_stats)
-        if median is not None and median >= LONG_HISTORY_MEDIAN:
-            return replace(
-                cls.config_cls(),
-                max_len=200,
-                hidden=64,
-                n_blocks=2,
-                n_heads=1,
-                dropout=0.1,
-                attn_dropout=None,
-                batch_size=128,
-                lr=1e-3,
-                max_epochs=100,
-                patience=10,
-                loss="ce",
-            )
-        return cls.config_cls()
-
-    def _fit(self, train_seqs: Sequences, validator: Evaluator | None) -> None:
-        cfg: TransformerConfig = self.config
-        device = self.device
-        with seeded(self.seed, device):
-            self.module = SASRecModule(self.n_items, cfg).to(device)
-        batches = SequenceBatches(
-            train_seqs,
-            batch_size=cfg.batch_size,
-            max_len=cfg.max_len + 1,
-            side="left",
-            device=device,
-            bucket=cfg.bucket,
-        )
-        loss = self._make_loss(train_seqs)
-        train(self, self.module, loss, batches, config=cfg, validator=validator)
+    def _build_module(self) -> SASRecModule:
+        return SASRecModule(self.n_items, self.config)
 
     def _make_loss(self, train_seqs: Sequences) -> Callable[[SequenceBatch], torch.Tensor]:
         """The per-batch loss of ``config.loss``, a closure over the module and a sampler."""
-        cfg: TransformerConfig = self.config
-        module, device, n_items = self.module, self.device, self.n_items
+        cfg = self.config
+        module, device, n_items = self.module, torch.device(self.device), self.n_items
         generator = torch.Generator(device=device).manual_seed(self.seed + 2)
         probs = log_q = None
         if cfg.loss == "sampled" and cfg.negative_sampler == "popularity":
@@ -336,13 +310,6 @@ class TransformerModel(Model):
 
         return loss
 
-    def _score(self, batch: Sequences) -> torch.Tensor:
-        self.module.eval()
-        weights = self.module.item_weights()
-        out = []
-        # chunks bound the (users x L x L) attention memory on long histories
-        for start in range(0, batch.n_users, _SCORE_CHUNK):
-            part = batch.select(slice(start, start + _SCORE_CHUNK))
-            items = part.padded_tensor(self.config.max_len, side="left", device=self.device)
-            out.append(self.module(items, last_only=True) @ weights.T)
-        return torch.cat(out).float()
+    def _score_chunk(self, part: Sequences) -> torch.Tensor:
+        items = part.padded_tensor(self.config.max_len, side="left", device=self.device)
+        return self.module(items, last_only=True) @ self.module.item_weights().T

@@ -45,31 +45,24 @@ patience, or few updates per epoch, would stop BERT4Rec on that plateau and repo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from seqrec_bench.data import Sequences
-from seqrec_bench.models.base import LONG_HISTORY_MEDIAN, Model, median_length
+from seqrec_bench.models import TorchSequenceModel
 from seqrec_bench.training import (
     SequenceBatch,
     SequenceBatches,
     TrainerConfig,
     full_softmax_loss,
-    seeded,
-    train,
 )
 from torch import nn
 
-if TYPE_CHECKING:
-    from seqrec_bench.evaluation import Evaluator
-
 __all__ = ["BERT4RecModel", "BERT4RecConfig", "BERT4RecModule"]
-
-# Long histories (median length >= LONG_HISTORY_MEDIAN, MovieLens-like): the paper uses
-# ``max_len = 200`` there and 50 on Amazon Beauty and Steam.
 
 
 @dataclass(frozen=True)
@@ -227,8 +220,13 @@ def _with_ones(h: torch.Tensor) -> torch.Tensor:
     return torch.cat([h, torch.ones_like(h[:, :1])], dim=1)
 
 
-class BERT4RecModel(Model):
+class BERT4RecModel(TorchSequenceModel[BERT4RecConfig]):
     """BERT4Rec: bidirectional self-attention trained to fill in masked items (cloze).
+
+    Defaults for a data set are chosen by its median sequence length (:meth:`default_config`):
+    long histories (median length >= 50, MovieLens-like) get the paper's MovieLens setting,
+    ``max_len=200`` and ``dropout=0.1``; short ones (Amazon-like) the class defaults,
+    ``max_len=50`` (the paper's Beauty/Steam value) and ``dropout=0.2``.
 
     Example:
         >>> from seqrec_bench.data import Sequences
@@ -241,35 +239,29 @@ class BERT4RecModel(Model):
     name = "bert4rec"
     description = "BERT4Rec: bidirectional transformer trained on masked items (Sun et al. 2019)."
     config_cls = BERT4RecConfig
+    # the paper uses max_len = 200 on MovieLens and 50 on Amazon Beauty and Steam
+    long_history_defaults = {"max_len": 200, "dropout": 0.1}
+    padding_side = "right"  # positions count from the oldest kept item, as in BERT
+    score_chunk = 1024
 
-    @classmethod
-    def default_config(cls, dataset_stats: dict[str, Any] | None = None) -> BERT4RecConfig:
-        """Defaults for a data set, chosen by its median sequence length.
+    module: BERT4RecModule
 
-        * Long histories (median length >= 50, MovieLens-like): the paper's MovieLens setting,
-          ``max_len=200`` and ``dropout=0.1``.
-        * Otherwise (Amazon-like short histories): the class defaults, ``max_len=50`` (the
-          paper's Beauty/Steam value) and ``dropout=0.2``.
+    def _build_module(self) -> BERT4RecModule:
+        return BERT4RecModule(self.n_items, self.config)
 
-        Missing or malformed statistics give the class defaults.
-        """
-        median = median_length(dataset_stats)
-        if median is not None and median >= LONG_HISTORY_MEDIAN:
-            return replace(cls.config_cls(), max_len=200, dropout=0.1)
-        return cls.config_cls()
-
-    def _fit(self, train_seqs: Sequences, validator: Evaluator | None) -> None:
-        cfg: BERT4RecConfig = self.config
-        with seeded(self.seed, self.device):
-            self.module = BERT4RecModule(self.n_items, cfg).to(self.device)
-        batches = SequenceBatches(
+    def _make_batches(self, train_seqs: Sequences) -> SequenceBatches:
+        # the last max_len items, not max_len + 1: the cloze task predicts masked positions
+        return SequenceBatches(
             train_seqs,
-            batch_size=cfg.batch_size,
-            max_len=cfg.max_len,
-            side="right",  # positions count from the oldest kept item, as in BERT
+            batch_size=self.config.batch_size,
+            max_len=self.config.max_len,
+            side=self.padding_side,
             min_length=1,  # a single item can still be masked and predicted
             device=self.device,
         )
+
+    def _make_loss(self, train_seqs: Sequences) -> Callable[[SequenceBatch], torch.Tensor]:
+        cfg = self.config
         # a generator of its own, so masks do not depend on dropout's draws
         generator = torch.Generator(device=self.device).manual_seed(self.seed + 2)
         module, mask_token = self.module, self.module.mask_token
@@ -282,20 +274,19 @@ class BERT4RecModel(Model):
             h = module.transform(hidden[masked])
             return full_softmax_loss(_with_ones(h), module.output_weights(), items[masked])
 
-        train(self, self.module, loss, batches, config=cfg, validator=validator)
+        return loss
 
-    def _score(self, batch: Sequences) -> torch.Tensor:
-        self.module.eval()
+    def _score_chunk(self, part: Sequences) -> torch.Tensor:
         mask_token = self.module.mask_token
         # the last max_len - 1 items, then [mask] where the next item goes
-        inputs = batch.tail(self.config.max_len - 1).append(
-            np.full(batch.n_users, mask_token, dtype=np.int64)
+        inputs = part.tail(self.config.max_len - 1).append(
+            np.full(part.n_users, mask_token, dtype=np.int64)
         )
         items = inputs.padded_tensor(self.config.max_len, side="right", device=self.device)
         hidden = self.module(items)
         last = torch.from_numpy(inputs.lengths - 1).to(self.device)
-        rows = torch.arange(batch.n_users, device=self.device)
-        return self.module.logits(hidden[rows, last]).float()
+        rows = torch.arange(part.n_users, device=self.device)
+        return self.module.logits(hidden[rows, last])
 
 
 def _cloze_mask(
