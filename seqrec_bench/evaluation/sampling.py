@@ -1,7 +1,10 @@
 """Negative sampling for the legacy sampled protocols (PROTOCOL §3).
 
 Negatives depend only on (dataset, user, seed): they are drawn once per evaluation set from a
-generator seeded with those, so every model is ranked against the same items.
+generator seeded with those, so every model is ranked against the same items. The generator is
+the ``valid_negatives`` or ``test_negatives`` stream of the seed (:mod:`seqrec_bench.seeding`),
+keyed further by the data set and the sampling kind, so it shares nothing with a model's
+training streams or with the other evaluation set.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import hashlib
 import numpy as np
 
 from seqrec_bench.data.sequences import Sequences
+from seqrec_bench.seeding import numpy_generator
 
 __all__ = ["sample_negatives", "PROTOCOLS", "parse_protocol"]
 
@@ -36,9 +40,20 @@ def parse_protocol(protocol: str) -> tuple[str, int]:
     )
 
 
-def _seed_words(dataset_key: str, seed: int, salt: str) -> list[int]:
-    digest = hashlib.sha256(f"{dataset_key}|{salt}".encode()).digest()
-    return [int(seed), *np.frombuffer(digest[:16], dtype=np.uint32).tolist()]
+#: The random stream of each evaluation set (``salt``).
+_SALT_PURPOSES = {"valid": "valid_negatives", "test": "test_negatives"}
+
+
+def _generator(dataset_key: str, seed: int, kind: str, salt: str) -> np.random.Generator:
+    """The ``salt`` set's negatives stream of ``seed``, keyed by the data set and the kind."""
+    try:
+        purpose = _SALT_PURPOSES[salt]
+    except KeyError:
+        raise ValueError(
+            f"salt must be one of {', '.join(_SALT_PURPOSES)} (the evaluation set), not {salt!r}"
+        ) from None
+    digest = hashlib.sha256(f"{dataset_key}|{kind}".encode()).digest()
+    return numpy_generator(seed, purpose, *np.frombuffer(digest[:16], dtype=np.uint32).tolist())
 
 
 def sample_negatives(
@@ -58,7 +73,9 @@ def sample_negatives(
         n: negatives per user.
         kind: ``"uniform"`` or ``"pop"`` (proportional to ``popularity``).
         popularity: training counts of length ``n_items + 1`` (index 0 ignored), for ``"pop"``.
-        seed, dataset_key, salt: what the draw depends on.
+        seed, dataset_key: what the draw depends on.
+        salt: which evaluation set the negatives are for, ``"valid"`` or ``"test"``; each has
+            its own random stream.
 
     Returns:
         ``(n_users, n)`` int64 item ids.
@@ -86,7 +103,7 @@ def sample_negatives(
         probs = weights / weights.sum()
     else:
         raise ValueError(f"unknown negative sampling kind {kind!r}")
-    rng = np.random.default_rng(_seed_words(dataset_key, seed, f"{kind}|{salt}"))
+    rng = _generator(dataset_key, seed, kind, salt)
     out = np.zeros((n_users, n), dtype=np.int64)
     filled = np.zeros(n_users, dtype=np.int64)
     todo = np.arange(n_users)

@@ -70,6 +70,7 @@ from torch import nn
 
 from seqrec_bench.data.sequences import Sequences
 from seqrec_bench.models.base import LONG_HISTORY_MEDIAN, Model, Validator, median_length
+from seqrec_bench.seeding import stream_seed
 from seqrec_bench.training import (
     BatchFactory,
     SequenceBatch,
@@ -183,7 +184,7 @@ class TorchSequenceModel(Model[TC]):
 
     # -- the Model contract ---------------------------------------------------------------------
     def _fit(self, train_seqs: Sequences, validator: Validator | None) -> None:
-        with seeded(self.seed, self.device):
+        with seeded(stream_seed(self.seed, "init"), self.device):
             self.module = self._build_module().to(self.device)
         batches = self._make_batches(train_seqs)
         loss = self._make_loss(train_seqs)

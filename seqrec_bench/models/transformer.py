@@ -34,6 +34,7 @@ from torch import nn
 
 from seqrec_bench.data.sequences import Sequences
 from seqrec_bench.models.torch_base import TorchSequenceModel
+from seqrec_bench.seeding import torch_generator
 from seqrec_bench.training import (
     SequenceBatch,
     TrainerConfig,
@@ -255,6 +256,7 @@ class TransformerModel(TorchSequenceModel[TransformerConfig]):
     name = "transformer"
     description = "SASRec-style causal transformer, full-softmax (CE) next-item loss by default."
     config_cls = TransformerConfig
+    version = 2  # 2: independent init/shuffle/dropout/negatives streams (seqrec_bench.seeding)
     long_history_defaults = {
         "max_len": 200,
         "hidden": 64,
@@ -281,7 +283,7 @@ class TransformerModel(TorchSequenceModel[TransformerConfig]):
         """The per-batch loss of ``config.loss``, a closure over the module and a sampler."""
         cfg = self.config
         module, device, n_items = self.module, torch.device(self.device), self.n_items
-        generator = torch.Generator(device=device).manual_seed(self.seed + 2)
+        generator = torch_generator(self.seed, "negatives", device)
         probs = log_q = None
         if cfg.loss == "sampled" and cfg.negative_sampler == "popularity":
             counts = torch.from_numpy(train_seqs.item_counts()[1:]).double() + 1.0

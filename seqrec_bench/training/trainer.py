@@ -3,12 +3,15 @@
 :func:`train` runs mini-batch optimisation with early stopping on a validation metric and puts
 back the weights of the best epoch. A model (built-in or plugin) supplies three things: its
 ``torch.nn.Module``, a loss callable that turns one batch into a scalar tensor, and a batch
-factory (usually :class:`~seqrec_bench.training.SequenceBatches`). A complete next-item model::
+factory (usually :class:`~seqrec_bench.training.SequenceBatches`).
+:class:`seqrec_bench.models.TorchSequenceModel` does this wiring (and chunked scoring) for a
+sequence model; a complete next-item model on the loop itself::
 
     from dataclasses import dataclass
 
     import torch
     from seqrec_bench.models.base import Model
+    from seqrec_bench.seeding import stream_seed
     from seqrec_bench.training import (
         SequenceBatches, TrainerConfig, full_softmax_loss, seeded, select_positions, train,
     )
@@ -27,14 +30,15 @@ factory (usually :class:`~seqrec_bench.training.SequenceBatches`). A complete ne
             seen = (items != 0).cumsum(1).clamp_min(1).unsqueeze(-1)
             return self.emb(items).cumsum(1) / seen
 
-    class BagModel(Model):
+    class BagModel(Model[BagConfig]):
         name = "bag"
         description = "Mean of the embeddings of the items seen so far."
         config_cls = BagConfig
 
         def _fit(self, train_seqs, validator):
             cfg = self.config
-            with seeded(self.seed, self.device):   # deterministic init, caller's RNG untouched
+            # deterministic init from the run's "init" stream, the caller's RNG untouched
+            with seeded(stream_seed(self.seed, "init"), self.device):
                 self.module = BagNet(self.n_items, cfg.hidden).to(self.device)
             batches = SequenceBatches(train_seqs, batch_size=cfg.batch_size,
                                       max_len=cfg.max_len + 1, device=self.device)
@@ -53,9 +57,10 @@ factory (usually :class:`~seqrec_bench.training.SequenceBatches`). A complete ne
             items = batch.padded_tensor(self.config.max_len, device=self.device)
             return self.module(items)[:, -1] @ self.module.emb.weight[1:].T
 
-What the loop guarantees: shuffling from a ``torch.Generator`` seeded with the run's seed and
-dropout/sampling from a forked, seeded global RNG (so the caller's RNG state is untouched and a
-fixed seed on the CPU gives identical numbers); bf16 autocast on CUDA; no host synchronisation
+What the loop guarantees: shuffling from a ``torch.Generator`` on the run's ``"shuffle"`` stream
+and dropout from a forked global RNG seeded with its ``"dropout"`` stream
+(:mod:`seqrec_bench.seeding`; the caller's RNG state is untouched and a fixed seed on the CPU
+gives identical numbers); bf16 autocast on CUDA; no host synchronisation
 inside an epoch (the loss is summed on the device and read once per epoch); a
 :class:`TrainingError` naming the model and epoch when the loss stops being finite; one entry per
 epoch in ``model.history`` and the kept epoch in ``model.best_epoch``.
@@ -76,6 +81,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from seqrec_bench.errors import SeqbenchError
+from seqrec_bench.seeding import stream_seed, torch_generator
 from seqrec_bench.training.config import TrainerConfig
 
 if TYPE_CHECKING:
@@ -194,8 +200,9 @@ def train(
             (the harness passes an :class:`~seqrec_bench.evaluation.Evaluator`); it scores the
             model while ``fit`` runs, which :meth:`Model.fit` allows. ``None`` trains for
             ``max_epochs`` (or the time budget) and keeps the last epoch.
-        seed: the run's seed (default ``model.seed``); shuffling and in-training randomness
-            derive from it.
+        seed: the run's seed (default ``model.seed``); shuffling uses its ``"shuffle"`` stream
+            and dropout (torch's global RNG, forked) its ``"dropout"`` stream
+            (:mod:`seqrec_bench.seeding`).
         device: the training device (default ``model.device``).
         monitor: the validation metric to maximise.
         parameters: what the optimiser updates (default: ``module.parameters()``).
@@ -219,7 +226,7 @@ def train(
         )
     params = list(module.parameters() if parameters is None else parameters)
     optimizer = _make_optimizer(config, params)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch_generator(seed, "shuffle")
     autocast = (
         (lambda: torch.autocast(device_type="cuda", dtype=torch.bfloat16))
         if device.type == "cuda" and config.amp
@@ -239,8 +246,8 @@ def train(
     last_epoch_seconds = 0.0
     progress = _Progress(name, config.max_epochs, steps_per_epoch, monitor)
 
-    # dropout and samplers draw from the global RNG: fork it, seeded from the run's seed
-    with seeded(seed + 1, device), progress:
+    # dropout draws from the global RNG: fork it, seeded with the run's dropout stream
+    with seeded(stream_seed(seed, "dropout"), device), progress:
         epoch = 0
         for epoch in range(1, config.max_epochs + 1):
             epoch_start = time.perf_counter()

@@ -96,6 +96,20 @@ def test_sampled_protocol_shared_negatives(data):
     assert ranks.min() >= 1 and ranks.max() <= 21
 
 
+def test_validation_and_test_negatives_are_separate_streams(data):
+    seqs = Sequences.from_lists([[1, 2]] * 30, n_items=40)
+    valid = sample_negatives(seqs, 10, seed=3, dataset_key="d", salt="valid")
+    test = sample_negatives(seqs, 10, seed=3, dataset_key="d", salt="test")
+    assert not np.array_equal(valid, test)
+    # neither is another seed's stream of the other set (no seed + k overlap)
+    for other in (2, 4):
+        assert not np.array_equal(valid, sample_negatives(seqs, 10, seed=other, salt="test"))
+    # the data set and the kind key the stream too
+    assert not np.array_equal(test, sample_negatives(seqs, 10, seed=3, dataset_key="e"))
+    with pytest.raises(ValueError, match="valid, test"):
+        sample_negatives(seqs, 10, salt="validation")
+
+
 def test_popularity_negatives_follow_popularity(rng):
     seqs = Sequences.from_lists([[1]] * 2000, n_items=50)
     pop = np.zeros(51)

@@ -10,6 +10,7 @@ from torch import nn
 
 from seqrec_bench.data import Sequences
 from seqrec_bench.models.base import Model
+from seqrec_bench.seeding import stream_seed
 from seqrec_bench.training import (
     SequenceBatches,
     TrainerConfig,
@@ -55,7 +56,7 @@ class ToyModel(Model):
 
     def _fit(self, train_seqs: Sequences, validator) -> None:
         cfg = self.config
-        with seeded(self.seed, self.device):
+        with seeded(stream_seed(self.seed, "init"), self.device):
             self.module = ToyModule(self.n_items, cfg.hidden, cfg.dropout).to(self.device)
         if cfg.poison:
             with torch.no_grad():

@@ -97,6 +97,29 @@ def test_same_seed_same_weights_different_seed_different(toy_model_cls, split):
     assert not torch.equal(weights(5), weights(6))
 
 
+def test_shuffling_and_dropout_use_their_own_streams(toy_model_cls, split):
+    from seqrec_bench.seeding import stream_seed
+
+    model = toy_model_cls(**_SMALL)
+    model.seed, model.device, model.n_items = 7, torch.device("cpu"), split.n_items
+    module = torch.nn.Linear(2, 1)
+    seen: dict[str, int] = {}
+
+    def batches(generator):
+        seen["shuffle"] = generator.initial_seed()
+        return iter([torch.ones(3, 2)])
+
+    def loss(batch):
+        seen.setdefault("dropout", torch.initial_seed())  # the forked global RNG's seed
+        return module(batch).pow(2).mean()
+
+    train(model, module, loss, batches, config=model.config.__class__(max_epochs=1))
+    assert seen == {"shuffle": stream_seed(7, "shuffle"), "dropout": stream_seed(7, "dropout")}
+    assert (
+        len({seen["shuffle"], seen["dropout"], stream_seed(7, "init"), stream_seed(8, "init")}) == 4
+    )
+
+
 def test_training_leaves_the_global_rng_alone(toy_model_cls, split):
     state = torch.random.get_rng_state()
     toy_model_cls(**_SMALL, max_epochs=1).fit(split.train, seed=0)

@@ -54,6 +54,7 @@ import torch
 import torch.nn.functional as F
 from seqrec_bench.data import Sequences
 from seqrec_bench.models import TorchSequenceModel
+from seqrec_bench.seeding import torch_generator
 from seqrec_bench.training import (
     SequenceBatch,
     SequenceBatches,
@@ -239,6 +240,7 @@ class BERT4RecModel(TorchSequenceModel[BERT4RecConfig]):
     name = "bert4rec"
     description = "BERT4Rec: bidirectional transformer trained on masked items (Sun et al. 2019)."
     config_cls = BERT4RecConfig
+    version = 2  # 2: independent init/shuffle/dropout/masking streams (seqrec_bench.seeding)
     # the paper uses max_len = 200 on MovieLens and 50 on Amazon Beauty and Steam
     long_history_defaults = {"max_len": 200, "dropout": 0.1}
     padding_side = "right"  # positions count from the oldest kept item, as in BERT
@@ -263,7 +265,7 @@ class BERT4RecModel(TorchSequenceModel[BERT4RecConfig]):
     def _make_loss(self, train_seqs: Sequences) -> Callable[[SequenceBatch], torch.Tensor]:
         cfg = self.config
         # a generator of its own, so masks do not depend on dropout's draws
-        generator = torch.Generator(device=self.device).manual_seed(self.seed + 2)
+        generator = torch_generator(self.seed, "masking", self.device)
         module, mask_token = self.module, self.module.mask_token
 
         def loss(batch: SequenceBatch) -> torch.Tensor:

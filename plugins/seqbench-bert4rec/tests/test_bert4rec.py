@@ -115,6 +115,21 @@ def test_training_loss_is_full_catalogue_cross_entropy_with_output_bias():
     assert module.output_weights().shape == (7, 9)  # no padding, no [mask] row
 
 
+def test_masks_come_from_their_own_stream():
+    from seqrec_bench.seeding import stream_seed
+
+    # version 2: init, shuffling, dropout and masks each have a stream of their own
+    assert BERT4RecModel.version == 2
+    train = Sequences.from_lists([[1, 2, 3, 4, 5], [2, 3, 4, 5, 6]], n_items=6)
+    model = BERT4RecModel(max_len=4, hidden=8, max_epochs=1).fit(train, seed=3)
+    generators = [
+        c.cell_contents
+        for c in model._make_loss(train).__closure__ or ()
+        if isinstance(c.cell_contents, torch.Generator)
+    ]
+    assert [g.initial_seed() for g in generators] == [stream_seed(3, "masking")]
+
+
 def test_registered_through_the_entry_point():
     try:
         importlib.metadata.distribution("seqbench-bert4rec")

@@ -1,0 +1,134 @@
+"""The shared torch base: seeded build, trainer wiring, chunked scoring, per-family defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from seqrec_bench.data import LeaveOneOutSplit
+from seqrec_bench.models import GRUModel, TorchSequenceModel, TransformerModel
+from seqrec_bench.seeding import stream_seed
+from seqrec_bench.testing import ModelContract, cycle_sequences
+from seqrec_bench.training import TrainerConfig, full_softmax_loss, select_positions
+
+
+@dataclass(frozen=True)
+class BagConfig(TrainerConfig):
+    """A running mean of item embeddings.
+
+    Attributes:
+        hidden: embedding size.
+        max_len: items read.
+    """
+
+    hidden: int = 8
+    max_len: int = 6
+    max_epochs: int = 2
+
+
+class BagNet(torch.nn.Module):
+    def __init__(self, n_items: int, hidden: int) -> None:
+        super().__init__()
+        self.emb = torch.nn.Embedding(n_items + 1, hidden, padding_idx=0)
+        self.init_seed = torch.initial_seed()  # which stream the weights were drawn from
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        seen = (items != 0).cumsum(1).clamp_min(1).unsqueeze(-1)
+        return self.emb(items).cumsum(1) / seen
+
+
+class BagModel(TorchSequenceModel[BagConfig]):
+    name = "bag"
+    description = "Mean of the embeddings of the items seen so far."
+    config_cls = BagConfig
+    long_history_defaults = {"max_len": 20}
+
+    def _build_module(self) -> BagNet:
+        return BagNet(self.n_items, self.config.hidden)
+
+    def _make_loss(self, train_seqs):
+        module = self.module
+
+        def loss(batch):
+            inputs, targets = batch.items[:, :-1], batch.items[:, 1:]
+            real = inputs != 0
+            count = batch.n_tokens - batch.size
+            hidden = select_positions(module(inputs), real, count)
+            return full_softmax_loss(
+                hidden, module.emb.weight[1:], select_positions(targets, real, count)
+            )
+
+        return loss
+
+    def _score_chunk(self, part):
+        items = part.padded_tensor(self.config.max_len, device=self.device)
+        return self.module(items)[:, -1] @ self.module.emb.weight[1:].T
+
+
+class TestBagContract(ModelContract):
+    """A minimal TorchSequenceModel subclass passes the whole contract."""
+
+    model_cls = BagModel
+
+
+@pytest.fixture(scope="module")
+def split() -> LeaveOneOutSplit:
+    return LeaveOneOutSplit.from_sequences(cycle_sequences(seed=3))
+
+
+def test_the_module_is_built_under_the_init_stream(split):
+    model = BagModel().fit(split.train, seed=4)
+    assert model.module.init_seed == stream_seed(4, "init")
+    assert model.train_result is not None and model.train_result.epochs == 2
+
+
+def test_scores_do_not_depend_on_the_chunk_size(split, monkeypatch):
+    model = BagModel().fit(split.train, seed=0)
+    whole = model.score(split.test_inputs)
+    monkeypatch.setattr(BagModel, "score_chunk", 3)
+    calls = []
+    original = BagModel._score_chunk
+    monkeypatch.setattr(
+        BagModel,
+        "_score_chunk",
+        lambda self, part: calls.append(part.n_users) or original(self, part),
+    )
+    torch.testing.assert_close(model.score(split.test_inputs), whole)
+    assert max(calls) == 3 and sum(calls) == split.n_users
+    assert model.score(split.test_inputs.select(slice(0, 0))).shape == (0, split.n_items)
+
+
+def test_long_history_defaults_apply_by_median_length():
+    assert BagModel.default_config(None) == BagConfig()
+    assert BagModel.default_config({"length": {"median": 49.0}}) == BagConfig()
+    assert BagModel.default_config({"length": {"median": 50.0}}) == BagConfig(max_len=20)
+    # the built-in models keep their documented per-family defaults
+    long = {"length": {"median": 80.0}}
+    assert TransformerModel.default_config(long).max_len == 200
+    assert TransformerModel.default_config(long).dropout == 0.1
+    assert (GRUModel.default_config(long).max_len, GRUModel.default_config(long).dropout) == (
+        200,
+        0.1,
+    )
+
+
+def test_default_batches_need_max_len(split):
+    @dataclass(frozen=True)
+    class NoLen(TrainerConfig):
+        hidden: int = 4
+
+    class NoLenModel(BagModel):
+        config_cls = NoLen
+
+    with pytest.raises(TypeError, match="max_len"):
+        NoLenModel().fit(split.train, seed=0)
+
+
+def test_versions():
+    from seqrec_bench.models import MarkovModel, PopularityModel
+
+    # the neural models' random streams changed with seqrec_bench.seeding
+    assert TransformerModel.version == GRUModel.version == 2
+    assert MarkovModel.version == PopularityModel.version == BagModel.version == 1
