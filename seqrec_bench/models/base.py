@@ -24,7 +24,7 @@ import math
 import types
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
@@ -45,7 +45,10 @@ __all__ = [
     "ConfigError",
     "config_to_dict",
     "config_from_dict",
+    "validate_config",
+    "resolve_config",
     "parse_overrides",
+    "parse_value",
     "config_fields",
     "LONG_HISTORY_MEDIAN",
     "median_length",
@@ -167,8 +170,9 @@ class Model(ABC, Generic[C]):
                 f"got {type(config).__name__}"
             )
         if overrides:
-            config = config_from_dict(self.config_cls, {**config_to_dict(config), **overrides})
-        self.config = config
+            config = config_from_dict(self.config_cls, {**_field_values(config), **overrides})
+        # every Python path (a config object, a dict, keyword overrides) is type-checked here
+        self.config = validate_config(config)
         self.device: torch.device | str = "cpu"
         self.seed: int = 0
         self.n_items: int = 0
@@ -288,7 +292,7 @@ class Model(ABC, Generic[C]):
 
 
 # -- config helpers ------------------------------------------------------------------------------
-def config_fields(config_cls: type) -> list[dataclasses.Field]:
+def config_fields(config_cls: type) -> list[dataclasses.Field[Any]]:
     """The dataclass fields of a config class."""
     return list(dataclasses.fields(config_cls))
 
@@ -298,75 +302,333 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def config_from_dict(config_cls: type, values: dict[str, Any]) -> Any:
-    """Build a config, rejecting unknown keys with the list of valid ones."""
+def _field_values(config: Any) -> dict[str, Any]:
+    """The field values of a config, shallow (unlike :func:`dataclasses.asdict`)."""
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+
+
+def _check_keys(config_cls: type, keys: Iterable[str]) -> None:
     names = [f.name for f in dataclasses.fields(config_cls)]
-    unknown = sorted(set(values) - set(names))
+    unknown = sorted(set(keys) - set(names))
     if unknown:
         raise ConfigError(
-            f"unknown {config_cls.__name__} key(s) {', '.join(unknown)}; valid keys: {', '.join(names)}"
+            f"unknown {config_cls.__name__} key(s) {', '.join(unknown)}; "
+            f"valid keys: {', '.join(names)}"
         )
+
+
+def _annotations(config_cls: type) -> dict[str, Any]:
+    """Each field's resolved annotation (``Any`` where it cannot be resolved)."""
+    try:
+        hints = typing.get_type_hints(config_cls)
+    except Exception:  # an unresolvable forward reference: check what can be checked
+        hints = {}
+    return {
+        f.name: hints.get(f.name, f.type if not isinstance(f.type, str) else Any)
+        for f in dataclasses.fields(config_cls)
+    }
+
+
+_MISMATCH = object()
+
+
+def _describe(annotation: Any) -> str:
+    """``int``, ``float | None``, ``one of 'pre', 'post'``, ``tuple[int, ...]``."""
+    if annotation is type(None) or annotation is None:
+        return "None"
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_describe(a) for a in args)
+    if origin in (tuple, list, dict) and args:
+        inner = ", ".join("..." if a is Ellipsis else _describe(a) for a in args)
+        return f"{origin.__name__}[{inner}]"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _conform(value: Any, annotation: Any) -> Any:
+    """``value`` as a valid value of ``annotation`` (ints widened to float, lists to tuples),
+    or ``_MISMATCH``. Strict: no string is parsed, ``True`` is not an int, ``1.0`` not an int."""
+    if annotation is Any or annotation is object:
+        return value
+    if annotation is type(None) or annotation is None:
+        return None if value is None else _MISMATCH
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        # type-exact: True is not the choice 1, 1.0 is not the choice 1
+        ok = any(value == a and type(value) is type(a) for a in args)
+        return value if ok else _MISMATCH
+    if origin in (typing.Union, types.UnionType):
+        exact = [a for a in args if _conform(value, a) is value and not _widens(value, a)]
+        for candidate in exact or args:  # an arm that takes the value as is wins
+            out = _conform(value, candidate)
+            if out is not _MISMATCH:
+                return out
+        return _MISMATCH
+    if annotation is bool:
+        return value if isinstance(value, bool) else _MISMATCH
+    if annotation is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _MISMATCH
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return _MISMATCH
+        return float(value)
+    if origin in (tuple, list):
+        if not isinstance(value, (tuple, list)):
+            return _MISMATCH
+        if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+            if len(value) != len(args):
+                return _MISMATCH
+            items = [_conform(v, a) for v, a in zip(value, args, strict=True)]
+        else:
+            elem = args[0] if args else Any
+            items = [_conform(v, elem) for v in value]
+        if any(item is _MISMATCH for item in items):
+            return _MISMATCH
+        return tuple(items) if origin is tuple else list(items)
+    if origin is dict:
+        if not isinstance(value, dict):
+            return _MISMATCH
+        key_t, value_t = args if args else (Any, Any)
+        out = {_conform(k, key_t): _conform(v, value_t) for k, v in value.items()}
+        if any(k is _MISMATCH or v is _MISMATCH for k, v in out.items()):
+            return _MISMATCH
+        return out
+    if isinstance(annotation, type):
+        return value if isinstance(value, annotation) else _MISMATCH
+    return value  # an annotation this checker does not understand: accept
+
+
+def _widens(value: Any, annotation: Any) -> bool:
+    return annotation is float and isinstance(value, int)
+
+
+def _type_error(config_cls: type, key: str, annotation: Any, value: Any) -> ConfigError:
+    return ConfigError(
+        f"{config_cls.__name__}.{key} expects {_describe(annotation)}, "
+        f"got {value!r} ({type(value).__name__})"
+    )
+
+
+def _conform_values(config_cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` checked strictly against ``config_cls``'s annotations (and normalised)."""
+    _check_keys(config_cls, values)
+    annotations = _annotations(config_cls)
+    out = {}
+    for key, value in values.items():
+        conformed = _conform(value, annotations[key])
+        if conformed is _MISMATCH:
+            raise _type_error(config_cls, key, annotations[key], value)
+        out[key] = conformed
+    return out
+
+
+def _build(config_cls: type, values: Mapping[str, Any]) -> Any:
     try:
         return config_cls(**values)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid {config_cls.__name__}: {exc}") from None
 
 
-def parse_overrides(config: Any, overrides: dict[str, str]) -> Any:
-    """Apply string overrides (from ``--set model.key=value``) converted to each field's type."""
-    hints = typing.get_type_hints(type(config))
-    names = [f.name for f in dataclasses.fields(config)]
-    values = config_to_dict(config)
-    for key, raw in overrides.items():
-        if key not in names:
-            raise ConfigError(
-                f"unknown {type(config).__name__} key {key!r}; valid keys: {', '.join(names)}"
-            )
-        values[key] = _coerce(raw, hints.get(key, str), key)
-    return config_from_dict(type(config), values)
+def validate_config(config: Any) -> Any:
+    """Check every field of a config against its annotation; return the (normalised) config.
+
+    The one type check behind every config path (Python, TOML/JSON dicts, ``--set``). Strict:
+
+    * ``bool`` needs a real bool (not ``"no"``, not ``1``);
+    * ``int`` needs an int that is not a bool (``50.0`` is an error);
+    * ``float`` takes an int or a float, not a bool; ints are converted to float, so ``lr=1``
+      and ``lr=1.0`` give the same stored config;
+    * ``Literal[...]`` needs one of its choices; ``X | None`` also takes ``None``;
+    * ``tuple[...]`` / ``list[...]`` check their elements (a list for a tuple field, as JSON gives
+      back, becomes a tuple).
+
+    The config's own ``__post_init__`` keeps checking ranges.
+
+    Returns:
+        ``config`` itself when nothing needed normalising, else an equal copy with the
+        normalised values.
+
+    Raises:
+        ConfigError: one line naming the class, the field, the expected type and the value, e.g.
+            ``TransformerConfig.max_len expects int, got 50.0 (float)``.
+
+    Example:
+        >>> from seqrec_bench.models import TransformerConfig
+        >>> validate_config(TransformerConfig(lr=1)).lr
+        1.0
+        >>> validate_config(TransformerConfig(tie_embeddings="no"))
+        Traceback (most recent call last):
+        ...
+        seqrec_bench.errors.ConfigError: TransformerConfig.tie_embeddings expects bool, got 'no' (str)
+    """
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise ConfigError(f"a config must be a dataclass instance, got {type(config).__name__}")
+    values = _field_values(config)
+    conformed = _conform_values(type(config), values)
+    changed = {
+        k: v for k, v in conformed.items() if type(v) is not type(values[k]) or v != values[k]
+    }
+    return dataclasses.replace(config, **changed) if changed else config
 
 
-def _coerce(raw: Any, annotation: Any, key: str) -> Any:
-    if not isinstance(raw, str):
+def config_from_dict(config_cls: type, values: Mapping[str, Any]) -> Any:
+    """Build a config from typed values (a TOML table, a JSON object, Python keywords).
+
+    Unknown keys are an error listing the valid ones; values are checked strictly by
+    :func:`validate_config`'s rules (strings are *not* parsed: a TOML ``tie_embeddings = "no"``
+    is an error); missing keys keep the class defaults.
+
+    Raises:
+        ConfigError: unknown key, wrong type, or a value the config's ``__post_init__`` rejects.
+    """
+    return validate_config(_build(config_cls, _conform_values(config_cls, values)))
+
+
+def parse_value(config_cls: type, key: str, raw: str) -> Any:
+    """One ``--set`` string read by the annotation of ``config_cls.key``.
+
+    ``bool``: ``true/false``, ``yes/no``, ``on/off``, ``1/0``; ``int`` and ``float``: numbers
+    (``"50.0"`` is not an int); ``X | None``: also ``none``/``null``/empty; ``Literal``: one of
+    the choices; tuples and lists: comma-separated elements.
+
+    Raises:
+        ConfigError: unknown key, or a string that is not a value of the field's type.
+    """
+    _check_keys(config_cls, [key])
+    annotation = _annotations(config_cls)[key]
+    value = _parse(raw, annotation)
+    if value is _MISMATCH:
+        raise _type_error(config_cls, key, annotation, raw)
+    return value
+
+
+def _parse(raw: str, annotation: Any) -> Any:
+    text = raw.strip()
+    low = text.lower()
+    if annotation is Any or annotation is object or annotation is str:
         return raw
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
+    if annotation is type(None) or annotation is None:
+        return None if low in ("none", "null", "") else _MISMATCH
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
-        if raw.lower() in ("none", "null", "") and type(None) in args:
+        if type(None) in args and low in ("none", "null", ""):
             return None
-        inner = [a for a in args if a is not type(None)]
-        for candidate in inner:
-            try:
-                return _coerce(raw, candidate, key)
-            except ConfigError:
-                continue
-        raise ConfigError(f"cannot read {key}={raw!r}")
+        for candidate in (a for a in args if a is not type(None)):
+            value = _parse(raw, candidate)
+            if value is not _MISMATCH:
+                return value
+        return _MISMATCH
     if origin is typing.Literal:
-        if raw not in args:
-            raise ConfigError(f"{key} must be one of {', '.join(map(str, args))}, not {raw!r}")
-        return raw
-    try:
-        if annotation is bool:
-            low = raw.lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(raw)
-        if annotation is int:
-            return int(raw)
-        if annotation is float:
-            return float(raw)
-        if origin in (tuple, list):
+        for choice in args:
+            if text == str(choice) or (isinstance(choice, bool) and _parse(text, bool) is choice):
+                return choice
+        return _MISMATCH
+    if annotation is bool:
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        return _MISMATCH
+    if annotation is int:
+        try:
+            return int(text)
+        except ValueError:
+            return _MISMATCH
+    if annotation is float:
+        try:
+            return float(text)
+        except ValueError:
+            return _MISMATCH
+    if origin in (tuple, list):
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+            if len(parts) != len(args):
+                return _MISMATCH
+            items = [_parse(p, a) for p, a in zip(parts, args, strict=True)]
+        else:
             elem = args[0] if args else str
-            parts = [p for p in raw.split(",") if p.strip()]
-            seq = [_coerce(p.strip(), elem, key) for p in parts]
-            return tuple(seq) if origin is tuple else seq
-    except ValueError:
-        raise ConfigError(
-            f"{key} expects {getattr(annotation, '__name__', annotation)}, got {raw!r}"
-        ) from None
-    return raw
+            items = [_parse(p, elem) for p in parts]
+        if any(item is _MISMATCH for item in items):
+            return _MISMATCH
+        return tuple(items) if origin is tuple else items
+    return _MISMATCH  # no string syntax for this annotation
+
+
+def parse_overrides(config: Any, overrides: Mapping[str, str]) -> Any:
+    """Apply ``--set model.key=value`` strings, each read by its field's annotation.
+
+    ``--set transformer.tie_embeddings=no`` means ``False``; see :func:`parse_value` for the
+    syntax of each type. The result goes through :func:`config_from_dict`, so it is validated
+    like every other config.
+
+    Raises:
+        ConfigError: unknown key (listing the valid ones), a string that is not a value of the
+            field's type, or a value the config's ``__post_init__`` rejects.
+    """
+    config_cls = type(config)
+    values = _field_values(config)
+    for key, raw in overrides.items():
+        if not isinstance(raw, str):
+            raise ConfigError(
+                f"{config_cls.__name__}.{key}: --set values are strings, got {raw!r}; "
+                "pass typed values to config_from_dict"
+            )
+        values[key] = parse_value(config_cls, key, raw)
+    return config_from_dict(config_cls, values)
+
+
+def resolve_config(
+    base: Any,
+    typed_overrides: Mapping[str, Any] | None = None,
+    string_overrides: Mapping[str, str] | None = None,
+) -> Any:
+    """The one entry point from a default config and a user's overrides to a validated config.
+
+    Args:
+        base: a config class (its defaults are the start) or a config instance (e.g.
+            ``Model.default_config(dataset_stats)``).
+        typed_overrides: values from a TOML/JSON file or Python, applied first and checked
+            strictly (no string parsing: ``tie_embeddings = "no"`` is an error).
+        string_overrides: ``--set`` values, applied second (so they win over a file's) and
+            read by each field's annotation (``tie_embeddings=no`` is ``False``).
+
+    Returns:
+        A new config of ``base``'s class, checked by :func:`validate_config` and its
+        ``__post_init__``.
+
+    Raises:
+        ConfigError: unknown key (listing the valid keys), wrong type, or a bad value; one
+            line naming the config class, the field and the value.
+
+    Example:
+        >>> from seqrec_bench.models import TransformerConfig
+        >>> cfg = resolve_config(TransformerConfig, {"max_len": 20}, {"tie_embeddings": "no"})
+        >>> cfg.max_len, cfg.tie_embeddings
+        (20, False)
+        >>> resolve_config(TransformerConfig, {"max_len": 50.0})
+        Traceback (most recent call last):
+        ...
+        seqrec_bench.errors.ConfigError: TransformerConfig.max_len expects int, got 50.0 (float)
+    """
+    if isinstance(base, type):
+        if not dataclasses.is_dataclass(base):
+            raise ConfigError(f"a config class must be a dataclass, got {base.__name__}")
+        config_cls, values = base, {}
+    else:
+        config = validate_config(base)
+        config_cls, values = type(config), _field_values(config)
+    typed = dict(typed_overrides or {})
+    strings = dict(string_overrides or {})
+    values.update(_conform_values(config_cls, typed))
+    for key, raw in strings.items():
+        if not isinstance(raw, str):
+            raise ConfigError(
+                f"{config_cls.__name__}.{key}: string overrides must be strings, got {raw!r}"
+            )
+        values[key] = parse_value(config_cls, key, raw)
+    return config_from_dict(config_cls, values)
 
 
 def as_numpy(x: Any) -> np.ndarray:
