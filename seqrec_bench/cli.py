@@ -14,6 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 
@@ -82,52 +83,67 @@ def _int_list(value: str, option: str) -> list[int]:
 
 
 def _key_values(items: list[str], option: str) -> dict[str, str]:
+    from seqrec_bench.errors import ConfigError
+
     out = {}
     for item in items:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
-            raise ValueError(f"{option} expects KEY=VALUE, got {item!r}")
+            raise ConfigError(f"{option} expects KEY=VALUE, got {item!r}")
         out[key.strip()] = value.strip()
     return out
 
 
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean "the input was wrong", not "the program is broken"."""
-    import importlib
-
-    types_: list[type[BaseException]] = [ValueError, KeyError, FileNotFoundError, PermissionError]
-    for mod, name in [
-        ("seqrec_bench.training", "TrainingError"),
-        ("seqrec_bench.models.base", "NotFittedError"),
-        ("seqrec_bench.plots", "MissingPlotDependency"),
-    ]:
-        try:
-            types_.append(getattr(importlib.import_module(mod), name))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(types_)
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    msg = text.splitlines()[0] if text else type(exc).__name__
+    if isinstance(exc, KeyError) and msg.startswith("'") and msg.endswith("'"):
+        msg = msg[1:-1]
+    return msg
 
 
 @contextlib.contextmanager
 def _errors():
-    """Turn user-caused errors into one line on stderr and exit status 2."""
+    """One line on stderr for every error: exit 2 for the user's, 1 for a bug.
+
+    A :class:`~seqrec_bench.errors.SeqbenchError` is the user's to fix (a bad value, file or
+    folder) and an ``OSError`` names the path it failed on; anything else is a bug and says so.
+    ``--debug`` shows the traceback instead.
+    """
+    from rich.markup import escape
+
+    from seqrec_bench.errors import SeqbenchError
+
     try:
         yield
-    except typer.Exit:
-        raise
+    except (typer.Exit, click.ClickException):
+        raise  # click prints its own usage errors
     except KeyboardInterrupt:
         err.print("interrupted; completed cells are kept, rerun the same command to resume")
         raise typer.Exit(130) from None
     except Exception as exc:  # noqa: BLE001 - classified below
-        if _state["debug"] or not isinstance(exc, _user_error_types()):
+        if _state["debug"]:
+            for failure in getattr(exc, "failures", []):
+                if failure.traceback:
+                    err.print(f"{failure.identity.describe()}:", highlight=False)
+                    err.print(failure.traceback, markup=False, highlight=False)
             raise
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if isinstance(exc, KeyError) and msg.startswith("'") and msg.endswith("'"):
-            msg = msg[1:-1]
-        from rich.markup import escape
-
-        err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False)
-        raise typer.Exit(2) from None
+        if isinstance(exc, SeqbenchError):
+            err.print(f"[bold red]error:[/] {escape(_first_line(exc))}", highlight=False)
+            raise typer.Exit(2) from None
+        if isinstance(exc, OSError) and (exc.filename or exc.strerror):
+            where = f"{exc.filename}: " if exc.filename else ""
+            err.print(
+                f"[bold red]error:[/] {escape(where + (exc.strerror or _first_line(exc)))}",
+                highlight=False,
+            )
+            raise typer.Exit(2) from None
+        err.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(_first_line(exc))}; "
+            "rerun with --debug for the traceback",
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
 
 
 @app.callback()
@@ -236,6 +252,28 @@ def run(
             help="Synthetic generator option KEY=VALUE, e.g. n_users=500 (repeatable; see `seqbench datasets`).",
         ),
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            help="Cells run at once, each in its own worker process (several GPUs: one per worker).",
+        ),
+    ] = 1,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            help="Torch CPU threads per cell (default: cores / jobs); recorded in each cell.",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the plan (complete / to run / stale cells) against the results folder; train nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Train and evaluate every (model, seed), print the table and store the results.
 
@@ -247,81 +285,42 @@ def run(
         return src is not None and src.name == "COMMANDLINE"
 
     with _errors():
-        from seqrec_bench.runner import (
-            DatasetSpec,
-            ModelSpec,
-            RunConfig,
-            parse_set_options,
-            run_experiment,
-        )
+        from seqrec_bench.config import load_run_config, merge_cli
+        from seqrec_bench.runner import run_experiment
 
-        if config is not None:
-            from seqrec_bench.experiment import load_experiment
-
-            cfg = load_experiment(config)
-        else:
-            cfg = RunConfig(datasets=[DatasetSpec(source=dataset)], models=[])
-        if config is None or given("models"):
-            names = _comma_list(models)
-            if not names:
-                raise ValueError(
-                    "no models given; e.g. --models transformer,gru,markov (see `seqbench models`)"
-                )
-            cfg.models = [ModelSpec(label=n.lower(), model=n.lower()) for n in names]
-        if config is None or given("dataset") or given("fmt") or given("data_dir"):
-            if config is not None and given("dataset"):
-                cfg.datasets = [DatasetSpec(source=dataset)]
-            for ds in cfg.datasets:
-                if given("fmt") or config is None:
-                    ds.format = fmt.value if fmt else ds.format
-                if data_dir is not None:
-                    ds.data_dir = str(data_dir)
-        synthetic_options = _key_values(synthetic or [], "--synthetic")
-        for ds in cfg.datasets:
-            if synthetic_options:
-                if ds.source != "synthetic":
-                    raise ValueError("--synthetic options only apply to --dataset synthetic")
-                ds.options["synthetic"] = {**ds.options.get("synthetic", {}), **synthetic_options}
-            for opt, value in (
-                ("min_rating", min_rating),
-                ("min_user_interactions", min_user),
-                ("min_item_interactions", min_item),
-            ):
-                if value is not None:
-                    ds.options[opt] = value
-        if config is None or given("seeds"):
-            cfg.seeds = _int_list(seeds, "--seeds")
-        if config is None or given("k"):
-            cfg.ks = _int_list(k, "--k")
-        if config is None or given("protocol"):
-            cfg.protocol = protocol.value
-        if config is None or given("exclude_seen"):
-            cfg.exclude_seen = exclude_seen
-        if config is None or given("device"):
-            cfg.device = device
-        if output is not None:
-            cfg.output = output
-        if config is None or given("reference"):
-            cfg.reference = reference
-        if config is None or given("test"):
-            cfg.test = test.value
-        if config is None or given("correction"):
-            cfg.correction = correction.value
-        if config is None or given("alpha"):
-            cfg.alpha = alpha
-        overrides = parse_set_options(set_ or [])
-        known = {m.label for m in cfg.models} | {m.model for m in cfg.models}
-        for name, params in overrides.items():
-            if name not in known:
-                raise ValueError(
-                    f"--set names model {name!r}, which is not in this run ({', '.join(sorted(known))})"
-                )
-            for m in cfg.models:
-                if name in (m.label, m.model):
-                    m.overrides.update(params)
-        if min(cfg.ks) < 1:
-            raise ValueError("--k values must be >= 1")
-        run_experiment(cfg, console=out, log=err)
+        flags = {
+            "models": models,
+            "dataset": dataset,
+            "fmt": fmt.value if fmt else None,
+            "data_dir": data_dir,
+            "seeds": seeds,
+            "k": k,
+            "protocol": protocol.value,
+            "exclude_seen": exclude_seen,
+            "device": device,
+            "output": output,
+            "set": set_ or [],
+            "reference": reference,
+            "test": test.value,
+            "correction": correction.value,
+            "alpha": alpha,
+            "min_rating": min_rating,
+            "min_user_interactions": min_user,
+            "min_item_interactions": min_item,
+            "synthetic": synthetic or [],
+            "jobs": jobs,
+            "threads": threads,
+        }
+        names = {
+            "fmt": "fmt",
+            "min_user_interactions": "min_user",
+            "min_item_interactions": "min_item",
+            "set": "set_",
+        }
+        cmdline = {name for name in flags if given(names.get(name, name))}
+        base = load_run_config(config) if config is not None else None
+        cfg = merge_cli(base, flags, cmdline)
+        run_experiment(cfg, console=out, log=err, dry_run=dry_run)
 
 
 @app.command()
@@ -382,12 +381,13 @@ def table(
     """Re-render the table of stored results (no training)."""
     with _errors():
         from seqrec_bench.evaluation.metrics import parse_metric
-        from seqrec_bench.runner import render_tables
+        from seqrec_bench.report.runs import render_folder
 
         metric_list = [parse_metric(m).label for m in _comma_list(metrics)] or None
-        render_tables(
+        render_folder(
             results_dir,
             console=out,
+            log=err,
             fmt=fmt.value,
             reference=reference,
             test=test.value,

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from seqrec_bench.errors import SeqbenchError
-from seqrec_bench.results import CellKey, ResultsDir, ResultsError
+from seqrec_bench.store import ResultsDir, ResultsError, StoredCell
 
 __all__ = ["plot_run", "MissingPlotDependency"]
 
@@ -66,11 +66,12 @@ def plot_run(
     rd.check_exists()
     out = Path(out_dir) if out_dir else Path(root) / "figures"
     out.mkdir(parents=True, exist_ok=True)
-    cells: dict[str, dict[str, list[dict]]] = {}
-    for key, rec in rd.iter_cells():
-        if (models and key.model not in models) or (datasets and key.dataset not in datasets):
-            continue
-        cells.setdefault(key.dataset, {}).setdefault(key.model, []).append(rec)
+    from seqrec_bench.report.runs import check_combinable, group_cells, select_cells
+
+    stored, _ = rd.scan()
+    groups = group_cells(select_cells(stored, models, datasets))
+    check_combinable(groups)
+    cells: dict[str, dict[str, list[StoredCell]]] = groups
     if not cells:
         raise ResultsError(
             f"{root}: no completed cells"
@@ -89,9 +90,9 @@ def plot_run(
     )
     for ax, ds in zip(axes[0], shown_datasets, strict=True):
         drawn = False
-        for model, recs in sorted(cells[ds].items()):
+        for model, group in sorted(cells[ds].items()):
             color = colour[model]
-            for j, rec in enumerate(sorted(recs, key=lambda r: r["seed"])):
+            for j, rec in enumerate(c.record for c in sorted(group, key=lambda c: c.seed)):
                 hist = [h for h in rec.get("history", []) if "NDCG@10" in h and "epoch" in h]
                 if hist and not _trains_in_epochs(rec):
                     # not training epochs but a validation search (markov's back-off grid): its
@@ -147,8 +148,8 @@ def plot_run(
         2, len(shown_datasets), figsize=(5.5 * len(shown_datasets), 7), squeeze=False
     )
     for col, ds in enumerate(shown_datasets):
-        for model, recs in sorted(cells[ds].items()):
-            ranks = [rd.read_ranks(CellKey.from_record(r)) for r in recs]
+        for model, group in sorted(cells[ds].items()):
+            ranks = [c.ranks for c in group]
             for row, (name, fn) in enumerate((("HR", hit_rate), ("NDCG", ndcg))):
                 curves = np.array([[fn(r, int(k)).mean() for k in ks] for r in ranks])
                 ax = axes[row][col]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from seqrec_bench.results import CellKey, ResultsDir
+from seqrec_bench.store import ResultsDir
 
 __all__ = ["Reference", "load_references", "verify_run", "VerifyRow"]
 
@@ -86,37 +86,41 @@ def _dataset_names(label: str, info: dict) -> set[str]:
 
 
 def verify_run(root: str | Path, references: list[Reference] | None = None) -> list[VerifyRow]:
-    """Match every (dataset, model) of a run with the references and compare mean test metrics."""
+    """Match every (dataset, model) of a run with the references and compare mean test metrics.
+
+    A (dataset, model) group must be one experiment (see
+    :func:`seqrec_bench.report.runs.check_combinable`); unreadable cells are left out.
+    """
     from seqrec_bench.evaluation.metrics import parse_metric
+    from seqrec_bench.report.runs import check_combinable, group_cells
 
     rd = ResultsDir(root)
     rd.check_exists()
     refs = references if references is not None else load_references()
     datasets = rd.read_datasets()
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for key, rec in rd.iter_cells():
-        groups.setdefault((key.dataset, key.model), []).append(rec)
+    cells, _ = rd.scan()
     rows = []
-    for (ds, label), recs in sorted(groups.items()):
+    for ds, per_model in group_cells(cells).items():
         info = datasets.get(ds, {})
         names = _dataset_names(ds, info)
-        first = recs[0]
-        for ref in refs:
-            if ref.dataset.lower() not in names or ref.model != first.get("model_name", label):
-                continue
-            if ref.protocol != first.get("protocol"):
-                continue
-            if ref.items is not None and info.get("stats", {}).get("items") != ref.items:
-                continue
-            if any(first.get("config", {}).get(k) != v for k, v in ref.config.items()):
-                continue
-            metric = parse_metric(ref.metric)
-            per_seed = [
-                float(metric(rd.read_ranks(CellKey.from_record(rec))).mean()) for rec in recs
-            ]
-            rows.append(
-                VerifyRow(ds, label, metric.label, float(np.mean(per_seed)), len(per_seed), ref)
-            )
+        for label, group in per_model.items():
+            check_combinable({ds: {label: group}})
+            first = group[0].identity.fields
+            for ref in refs:
+                if ref.dataset.lower() not in names or ref.model != first.get("model_name", label):
+                    continue
+                if ref.protocol != first.get("protocol"):
+                    continue
+                if ref.items is not None and info.get("stats", {}).get("items") != ref.items:
+                    continue
+                config = first.get("config", {})
+                if any(config.get(k) != v for k, v in ref.config.items()):
+                    continue
+                metric = parse_metric(ref.metric)
+                per_seed = [float(metric(c.ranks).mean()) for c in group]
+                rows.append(
+                    VerifyRow(ds, label, metric.label, float(np.mean(per_seed)), len(per_seed), ref)
+                )
     return rows
 
 

@@ -30,6 +30,12 @@ def runner(monkeypatch, tmp_path):
     return CliRunner()
 
 
+def cell_dir(out, model, seed):
+    """The one stored cell of ``model`` and ``seed`` (cells are addressed by config too)."""
+    (found,) = (out / "cells" / "synthetic" / model).glob(f"*/seed-{seed}")
+    return found
+
+
 def run_ok(runner, args):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -68,9 +74,9 @@ def test_run_writes_results_and_table(runner, tmp_path):
         assert (out / name).stat().st_size > 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["environment"]["torch"] and manifest["settings"]["seeds"] == [0, 1]
-    cell = json.loads((out / "cells/synthetic/markov/seed-1/cell.json").read_text())
+    cell = json.loads((cell_dir(out, "markov", 1) / "cell.json").read_text())
     assert cell["users"] == 300 and cell["config"]["order"] == 1
-    with np.load(out / "cells/synthetic/markov/seed-1/ranks.npz") as z:
+    with np.load(cell_dir(out, "markov", 1) / "ranks.npz") as z:
         ranks = z["ranks"]
     # the stored ranks reproduce the stored metric
     assert cell["test"]["HR@10"] == pytest.approx(float(np.mean(ranks <= 10)))
@@ -102,10 +108,10 @@ def test_rerun_skips_completed_cells(runner, tmp_path):
     out = tmp_path / "res"
     args = ["run", "--models", "pop", "--dataset", "synthetic", *SMALL, "--output", str(out)]
     run_ok(runner, args)
-    first = (out / "cells/synthetic/pop/seed-0/cell.json").read_text()
+    first = (cell_dir(out, "pop", 0) / "cell.json").read_text()
     again = run_ok(runner, args)
     assert "already complete" in again.output
-    assert (out / "cells/synthetic/pop/seed-0/cell.json").read_text() == first
+    assert (cell_dir(out, "pop", 0) / "cell.json").read_text() == first
     # a changed config is a different cell: it is recomputed, not skipped
     changed = run_ok(
         runner,
@@ -177,10 +183,44 @@ def test_user_errors_are_one_line(runner, tmp_path, args, needle):
 
 
 def test_debug_shows_traceback(runner):
+    from seqrec_bench.registry import UnknownModelError
+
+    plain = runner.invoke(app, ["run", "--models", "nosuchmodel", "--dataset", "synthetic"])
+    assert plain.exit_code == 2 and isinstance(plain.exception, SystemExit)
     result = runner.invoke(
         app, ["--debug", "run", "--models", "nosuchmodel", "--dataset", "synthetic"]
     )
-    assert result.exit_code != 0 and result.exception is not None
+    # with --debug the error is not turned into a line: it propagates with its traceback
+    assert isinstance(result.exception, UnknownModelError)
+    assert result.exc_info is not None and result.exc_info[2] is not None
+    assert "error:" not in result.output
+
+
+def test_a_bug_says_internal_error_not_user_error(runner, tmp_path, monkeypatch):
+    """Only SeqbenchError is the user's; any other exception is reported as a bug."""
+    from seqrec_bench.report import runs
+
+    out = tmp_path / "o"
+    run_ok(runner, ["run", "--models", "pop", "--dataset", "synthetic", *SMALL, "-o", str(out)])
+
+    def broken(*args, **kwargs):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(runs, "build_report", broken)
+    result = runner.invoke(app, ["table", str(out)])
+    assert result.exit_code == 1
+    assert "internal error: KeyError: oops; rerun with --debug" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+def test_output_pointing_at_a_file_is_one_line(runner, tmp_path):
+    target = tmp_path / "afile"
+    target.write_text("x")
+    result = runner.invoke(
+        app, ["run", "--models", "pop", "--dataset", "synthetic", *SMALL, "-o", str(target)]
+    )
+    assert result.exit_code == 2 and "is a file" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_models_and_datasets_listings(runner):
@@ -217,8 +257,8 @@ def test_sampled_protocol_runs(runner, tmp_path):
             str(out),
         ],
     )
-    cell = json.loads((out / "cells/synthetic/pop/seed-0/cell.json").read_text())
-    with np.load(out / "cells/synthetic/pop/seed-0/ranks.npz") as z:
+    cell = json.loads((cell_dir(out, "pop", 0) / "cell.json").read_text())
+    with np.load(cell_dir(out, "pop", 0) / "ranks.npz") as z:
         assert z["ranks"].max() <= 101
     assert cell["protocol"] == "sampled-pop-100"
     assert "sampled-pop-100" in (out / "table.md").read_text()

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from seqrec_bench import registry
+from seqrec_bench.config import ExperimentError
+from seqrec_bench.config import load_run_config as load_experiment
+from seqrec_bench.config import parse_run_config as parse_experiment
 from seqrec_bench.data.cache import atomic_path
-from seqrec_bench.experiment import ExperimentError, load_experiment, parse_experiment
 from seqrec_bench.models import PopularityModel
-from seqrec_bench.results import ResultsDir, atomic_write_text
 from seqrec_bench.runner import DatasetSpec, ModelSpec, RunConfig, parse_set_options, run_experiment
+from seqrec_bench.store import ResultsDir, atomic_write_text
 
 SMALL = {"synthetic": {"n_users": 200, "n_items": 60, "mean_length": 10}}
 
@@ -56,13 +58,13 @@ def test_interrupted_run_resumes_where_it_stopped(quiet, tmp_path, monkeypatch):
     Crashing.crash_on, Crashing.fits = {1}, []
     with pytest.raises(KeyboardInterrupt):
         run_experiment(cfg, *quiet)
-    done = sorted(k.seed for k, _ in ResultsDir(out).iter_cells())
+    done = sorted(c.seed for c in ResultsDir(out).scan()[0])
     assert done == [0]  # seed 0 finished; seed 1 left nothing behind
-    assert not list(out.rglob("*.tmp"))
+    assert not list(out.rglob("*.part"))  # the store's temporary files
     Crashing.crash_on, Crashing.fits = set(), []
     run_experiment(cfg, *quiet)
     assert Crashing.fits == [1, 2]  # only what was missing ran
-    assert sorted(k.seed for k, _ in ResultsDir(out).iter_cells()) == [0, 1, 2]
+    assert sorted(c.seed for c in ResultsDir(out).scan()[0]) == [0, 1, 2]
     Crashing.fits = []
     run_experiment(cfg, *quiet)
     assert Crashing.fits == []  # a full rerun trains nothing
@@ -156,7 +158,7 @@ def test_unknown_model_config_key_in_experiment_is_rejected(quiet, tmp_path):
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc (Linux)")
 def test_peak_rss_is_per_block_not_the_process_high_water_mark() -> None:
     """A later cell must not be charged with an earlier, larger cell's peak (ru_maxrss would)."""
-    from seqrec_bench.runner import PeakRSS
+    from seqrec_bench.environment import PeakRSS
 
     with PeakRSS(interval=0.005) as big:
         block = np.ones(300 * 2**20 // 8)  # 300 MB, touched
@@ -192,7 +194,7 @@ def test_cells_record_why_training_stopped(quiet, tmp_path):
         output=out,
     )
     run_experiment(cfg, *quiet)
-    cells = {k.model: rec for k, rec in ResultsDir(out).iter_cells()}
+    cells = {c.label: c.record for c in ResultsDir(out).scan()[0]}
     assert cells["transformer"]["stop_reason"] == "time_budget"
     assert cells["transformer"]["best_epoch"] == 1 and len(cells["transformer"]["history"]) == 1
     assert cells["pop"]["stop_reason"] is None

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from seqrec_bench.cli import app
-from seqrec_bench.results import CellKey, ResultsDir
+from seqrec_bench.store import CellIdentity, ResultsDir
 from seqrec_bench.verify import Reference, load_references, verify_run
 
 
@@ -29,7 +29,6 @@ def fake_run(
                 "model": model,
                 "model_name": model.split("-")[0],
                 "seed": seed,
-                "run_hash": "h",
                 "config": config or {"loss": "ce"},
                 "protocol": "full",
                 "exclude_seen": True,
@@ -40,7 +39,7 @@ def fake_run(
                 "memory": {"peak_rss_mb": 100.0, "peak_gpu_mb": None},
                 "parameters": 10,
             }
-            rd.write_cell(CellKey(dataset, model, seed), rec, np.asarray(ranks))
+            rd.write_cell(CellIdentity.from_record(rec), rec, np.asarray(ranks))
     return rd
 
 

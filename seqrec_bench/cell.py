@@ -1,0 +1,227 @@
+"""A cell: one (data set, model config, seed) under one protocol — the unit of work.
+
+:func:`run_cell` fits one model on the training split, selects on validation, ranks the test
+targets and returns a :class:`CellResult`. It does no I/O: its inputs and outputs are plain,
+picklable objects, which is exactly what an executor ships to a worker process (or a cluster
+node) and what the driver hands to the store.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from seqrec_bench.data.split import LeaveOneOutSplit
+from seqrec_bench.errors import SeqbenchError
+from seqrec_bench.store import CellIdentity
+
+__all__ = ["PreparedData", "CellTask", "CellResult", "CellFailure", "run_cell", "run_cell_safely"]
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """A loaded data set as every cell of it needs it (shipped once per worker).
+
+    Attributes:
+        name: the data set's label in tables.
+        key: identifies the data and its preprocessing (goes into every cell's key).
+        split: the leave-one-out split.
+        train_stats: statistics of the training split; models choose their data-set-family
+            defaults from these (never from sequences that include held-out items).
+        negatives: per seed, the sampled-protocol negatives ``(validation, test)``; empty for
+            full ranking. Every model of a seed is ranked against the same items.
+        load_seconds: how long loading and preprocessing took.
+    """
+
+    name: str
+    key: str
+    split: LeaveOneOutSplit
+    train_stats: dict[str, Any]
+    negatives: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    load_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class CellTask:
+    """What a worker needs to run one cell, besides the data.
+
+    Attributes:
+        identity: the cell's identity (data set, label, seed, model name/version, resolved
+            config, protocol, ...).
+        metrics: every metric label stored for validation and test.
+        device: the device to run on (``cpu``, ``cuda``, ``cuda:1``, ``mps``); an executor may
+            pin a worker to one GPU instead.
+        threads: torch CPU threads for the cell (``None`` = leave torch's setting).
+    """
+
+    identity: CellIdentity
+    metrics: tuple[str, ...]
+    device: str
+    threads: int | None = None
+
+
+@dataclass
+class CellResult:
+    """What a finished cell returns to the driver: its ``cell.json`` record and its ranks."""
+
+    identity: CellIdentity
+    record: dict[str, Any]
+    ranks: np.ndarray
+
+
+@dataclass
+class CellFailure:
+    """A cell that raised: which one, what, and whether it is the user's to fix."""
+
+    identity: CellIdentity
+    error: str
+    message: str
+    user_error: bool
+    traceback: str = ""
+
+    def describe(self) -> str:
+        kind = self.error if self.user_error else f"internal error: {self.error}"
+        return f"{self.identity.describe()}: {kind}: {self.message}"
+
+
+def _time_to_best(history: list[dict[str, float]], best_epoch: int | None) -> float | None:
+    if best_epoch is None or not history:
+        return None
+    total = 0.0
+    for row in history:
+        total += float(row.get("seconds", 0.0))
+        if row.get("epoch") == best_epoch:
+            return total
+    return None
+
+
+def _cell_environment(device: str, threads: int) -> dict[str, Any]:
+    import platform
+
+    import numpy
+    import torch
+
+    import seqrec_bench
+    from seqrec_bench.environment import git_info
+
+    env: dict[str, Any] = {
+        "seqrec_bench": seqrec_bench.__version__,
+        "git": dict(git_info()),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "node": platform.node(),
+        "device": device,
+        "threads": threads,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+    }
+    if device.startswith("cuda"):
+        env["device_name"] = torch.cuda.get_device_name(torch.device(device))
+    return env
+
+
+def run_cell(data: PreparedData, task: CellTask, device: str | None = None) -> CellResult:
+    """Fit, validate and test one cell; no I/O.
+
+    Args:
+        data: the prepared data set of the cell.
+        task: the cell to run.
+        device: overrides ``task.device`` (an executor pinning a worker to one GPU).
+
+    Returns:
+        The :class:`CellResult` (record + per-user test ranks).
+    """
+    import torch
+
+    from seqrec_bench.environment import PeakRSS, gpu_peak_mb, reset_gpu_peak
+    from seqrec_bench.evaluation import Evaluator
+    from seqrec_bench.models.base import config_from_dict
+    from seqrec_bench.registry import get_model_class
+
+    ident = task.identity
+    device = device or task.device
+    split = data.split
+    previous_threads = torch.get_num_threads()
+    threads = task.threads or previous_threads
+    if threads != previous_threads:
+        torch.set_num_threads(threads)
+    try:
+        cls = get_model_class(ident.fields["model_name"])
+        config = config_from_dict(cls.config_cls, dict(ident.fields["config"]))
+        valid_negs, test_negs = data.negatives.get(ident.seed, (None, None))
+        exclude_seen = bool(ident.fields["exclude_seen"])
+        validator = Evaluator(
+            split.valid_inputs,
+            split.valid_targets,
+            metrics=list(task.metrics),
+            exclude_seen=exclude_seen,
+            negatives=valid_negs,
+        )
+        model = cls(config)
+        reset_gpu_peak(device)
+        with PeakRSS() as peak_rss:
+            t_fit = time.perf_counter()
+            model.fit(split.train, seed=ident.seed, device=device, validator=validator)
+            fit_seconds = time.perf_counter() - t_fit
+            valid_result = validator.evaluate(model)
+            tester = Evaluator(
+                split.test_inputs,
+                split.test_targets(),
+                metrics=list(task.metrics),
+                exclude_seen=exclude_seen,
+                negatives=test_negs,
+            )
+            test_result = tester.evaluate(model)
+        record: dict[str, Any] = {
+            "dataset": ident.dataset,
+            "model": ident.label,
+            "seed": ident.seed,
+            "variant": ident.variant,
+            "run_key": ident.run_key,
+            "config_hash": ident.model_config_hash,
+            **ident.fields,
+            "device": device,
+            "threads": threads,
+            "users": int(len(test_result.ranks)),
+            "validation": valid_result.metrics,
+            "test": test_result.metrics,
+            "history": model.history,
+            "best_epoch": model.best_epoch,
+            "stop_reason": model.stop_reason,
+            "times": {
+                "fit_seconds": fit_seconds,
+                "best_epoch_seconds": _time_to_best(model.history, model.best_epoch),
+                "test_eval_seconds": test_result.seconds,
+                "data_seconds": data.load_seconds,
+            },
+            "memory": {"peak_rss_mb": peak_rss.mb, "peak_gpu_mb": gpu_peak_mb(device)},
+            "parameters": model.n_parameters(),
+            "environment": _cell_environment(device, threads),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        return CellResult(ident, record, test_result.ranks)
+    finally:
+        if threads != previous_threads:
+            torch.set_num_threads(previous_threads)
+
+
+def run_cell_safely(
+    data: PreparedData, task: CellTask, device: str | None = None
+) -> CellResult | CellFailure:
+    """:func:`run_cell`, with an exception turned into a :class:`CellFailure` (for workers)."""
+    try:
+        return run_cell(data, task, device)
+    except Exception as exc:  # noqa: BLE001 - reported to the driver, which decides
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return CellFailure(
+            task.identity,
+            type(exc).__name__,
+            message,
+            isinstance(exc, SeqbenchError),
+            traceback.format_exc(),
+        )

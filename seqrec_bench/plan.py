@@ -1,0 +1,224 @@
+"""The plan of a run: every cell it needs, with its key, computed without training.
+
+:func:`build_plan` loads and splits each data set, resolves every model's config (data-set
+defaults from the *training* split's statistics, then the user's overrides) and lists one
+:class:`~seqrec_bench.cell.CellTask` per (data set, model, seed). :func:`plan_status` compares
+the plan with a results folder: which cells are complete, which must run (missing or torn), and
+which stored cells of the same rows came from another config (stale: listed, never averaged).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from seqrec_bench.cell import CellTask, PreparedData
+from seqrec_bench.config import DatasetSpec, ModelSpec, RunConfig, stored_metrics
+from seqrec_bench.errors import ConfigError
+from seqrec_bench.store import IDENTITY_FIELDS, CellIdentity, Problem, ResultsDir, StoredCell
+
+__all__ = ["Plan", "PlanStatus", "build_plan", "plan_status", "resolve_model_config"]
+
+#: The only split so far (PROTOCOL §2); recorded in every cell's key.
+SPLIT = "leave-one-out"
+
+
+@dataclass
+class Plan:
+    """What a run will compute.
+
+    Attributes:
+        cfg: the run configuration.
+        device: the resolved device (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
+        threads: torch threads per cell.
+        data: prepared data by data set label.
+        datasets: the record of each data set (written to ``datasets/<label>.json``).
+        configs: the resolved config of each (data set, model label).
+        tasks: one per cell, in (data set, model, seed) order.
+    """
+
+    cfg: RunConfig
+    device: str
+    threads: int
+    data: dict[str, PreparedData]
+    datasets: dict[str, dict[str, Any]]
+    configs: dict[tuple[str, str], dict[str, Any]]
+    tasks: list[CellTask] = field(default_factory=list)
+
+
+@dataclass
+class PlanStatus:
+    """A plan against a results folder."""
+
+    complete: list[tuple[CellTask, StoredCell]] = field(default_factory=list)
+    todo: list[CellTask] = field(default_factory=list)
+    torn: list[tuple[CellTask, Problem]] = field(default_factory=list)
+    stale: list[StoredCell] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def resolve_model_config(spec: ModelSpec, train_stats: dict[str, Any]) -> tuple[type, Any]:
+    """The model class and its resolved config: data-set defaults, then typed overrides (strict),
+    then ``--set`` strings (parsed by each field's type)."""
+    from seqrec_bench.models.base import resolve_config
+    from seqrec_bench.registry import get_model_class
+
+    cls = get_model_class(spec.model)
+    try:
+        config = resolve_config(cls.default_config(train_stats), spec.overrides, spec.set_options)
+    except ConfigError as exc:
+        where = f"{spec.origin}: " if spec.origin else ""
+        raise ConfigError(f"{where}model {spec.label!r}: {exc}") from None
+    return cls, config
+
+
+def _negatives(dataset: Any, split: Any, protocol: str, seeds: list[int]) -> dict[int, Any]:
+    """Sampled-protocol negatives per seed (shared by every model of the seed)."""
+    from seqrec_bench.evaluation.sampling import parse_protocol, sample_negatives
+
+    kind, n = parse_protocol(protocol)
+    if kind == "full":
+        return {}
+    everything = dataset.sequences  # never draw an item the user interacted with
+    pop = split.train.item_counts()
+    common = dict(kind=kind, popularity=pop, dataset_key=dataset.key)
+    try:
+        return {
+            seed: (
+                sample_negatives(everything, n, salt="valid", seed=seed, **common),
+                sample_negatives(everything, n, salt="test", seed=seed, **common),
+            )
+            for seed in seeds
+        }
+    except ValueError as exc:  # too few unseen items for the protocol
+        raise ConfigError(f"--protocol {protocol}: {exc}") from None
+
+
+def _load(ds_spec: DatasetSpec, cfg: RunConfig) -> tuple[PreparedData, dict[str, Any], Any]:
+    from seqrec_bench.data import LeaveOneOutSplit, load_dataset
+    from seqrec_bench.data.stats import dataset_stats
+    from seqrec_bench.evaluation.sampling import parse_protocol
+
+    t0 = time.perf_counter()
+    dataset = load_dataset(
+        ds_spec.source, format=ds_spec.format, data_dir=ds_spec.data_dir, **ds_spec.options
+    )
+    split = LeaveOneOutSplit.from_sequences(dataset.sequences)
+    seconds = time.perf_counter() - t0
+    kind, n_neg = parse_protocol(cfg.protocol)
+    n_candidates = dataset.sequences.n_items if kind == "full" else n_neg + 1
+    too_big = [k for k in cfg.ks if k > n_candidates]
+    if too_big:
+        raise ConfigError(
+            f"k={max(too_big)} is larger than the {n_candidates} candidates per user of "
+            f"{ds_spec.name}; use smaller --k values"
+        )
+    prepared = PreparedData(
+        name=ds_spec.name,
+        key=dataset.key,
+        split=split,
+        train_stats=dataset_stats(split.train),
+        negatives=_negatives(dataset, split, cfg.protocol, cfg.seeds),
+        load_seconds=seconds,
+    )
+    record = {
+        "name": ds_spec.name,
+        "source": ds_spec.source,
+        "checksum": dataset.checksum,
+        "key": dataset.key,
+        "options": dataset.options,
+        "stats": dataset.stats,
+        "split": {
+            "kind": SPLIT,
+            "users": split.n_users,
+            "train_interactions": int(len(split.train.items)),
+            "validation_targets": split.n_users,
+            "test_targets": split.n_users,
+        },
+        "load_seconds": seconds,
+    }
+    return prepared, record, dataset
+
+
+def build_plan(cfg: RunConfig, log: Callable[[str], None] | None = None) -> Plan:
+    """Load the data and list every cell of ``cfg``; nothing is trained.
+
+    Everything that can be wrong with the settings (protocol, device, model names and configs,
+    k larger than the candidates) fails here, before the first cell starts.
+    """
+    from seqrec_bench.data.cache import PREPARED_FORMAT_VERSION
+    from seqrec_bench.executor import default_threads
+    from seqrec_bench.models.base import config_to_dict
+    from seqrec_bench.registry import get_model_class
+    from seqrec_bench.training.device import resolve_device
+
+    cfg.check()
+    try:
+        device = str(resolve_device(cfg.device))
+    except ValueError as exc:
+        raise ConfigError(f"--device: {exc}") from None
+    for m in cfg.models:  # unknown or broken models fail before any data is loaded
+        get_model_class(m.model)
+    threads = cfg.threads or default_threads(cfg.jobs)
+    metrics = tuple(stored_metrics(cfg.ks))
+    plan = Plan(cfg, device, threads, {}, {}, {})
+    for ds_spec in cfg.datasets:
+        prepared, record, dataset = _load(ds_spec, cfg)
+        plan.data[ds_spec.name] = prepared
+        plan.datasets[ds_spec.name] = record
+        if log is not None:
+            st = dataset.stats
+            log(
+                f"[bold]{ds_spec.name}[/]: {st.get('users', prepared.split.n_users):,} users, "
+                f"{st.get('items', prepared.split.n_items):,} items, "
+                f"{st.get('interactions', len(dataset.sequences.items)):,} interactions "
+                f"(loaded in {prepared.load_seconds:.2f}s; checksum {dataset.checksum[:12]})"
+            )
+        for spec in cfg.models:
+            cls, config = resolve_model_config(spec, prepared.train_stats)
+            resolved = config_to_dict(config)
+            plan.configs[(ds_spec.name, spec.label)] = resolved
+            fields = {
+                "dataset_key": prepared.key,
+                "data_format": PREPARED_FORMAT_VERSION,
+                "split": SPLIT,
+                "protocol": cfg.protocol,
+                "exclude_seen": cfg.exclude_seen,
+                "model_name": cls.name,
+                "model_version": int(getattr(cls, "version", 1)),
+                "config": resolved,
+                "device_type": device.split(":")[0],
+            }
+            assert set(fields) == set(IDENTITY_FIELDS)
+            for seed in cfg.seeds:
+                identity = CellIdentity(ds_spec.name, spec.label, seed, dict(fields))
+                plan.tasks.append(CellTask(identity, metrics, device, threads))
+    return plan
+
+
+def plan_status(plan: Plan, rd: ResultsDir) -> PlanStatus:
+    """Which cells of ``plan`` are complete in ``rd``, which must run, and which are stale."""
+    status = PlanStatus()
+    if not rd.root.is_dir():
+        status.todo = list(plan.tasks)
+        return status
+    for task in plan.tasks:
+        found = rd.find(task.identity)
+        if isinstance(found, StoredCell):
+            status.complete.append((task, found))
+        else:
+            status.todo.append(task)
+            if isinstance(found, Problem):
+                status.torn.append((task, found))
+    planned = {(t.identity.dataset, t.identity.label): set() for t in plan.tasks}
+    for t in plan.tasks:
+        planned[(t.identity.dataset, t.identity.label)].add(t.identity.variant)
+    cells, problems = rd.scan()
+    status.problems = problems
+    for cell in cells:
+        variants = planned.get((cell.dataset, cell.label))
+        if variants is not None and cell.identity.variant not in variants:
+            status.stale.append(cell)
+    return status

@@ -1,0 +1,311 @@
+"""Reports from stored cells: grouping, the checks that keep rows honest, card and provenance.
+
+A table row is the mean over the seeds of **one** experiment: every cell of a (data set, model
+label) group must have the same identity apart from its seed (same resolved config, model
+version, data, protocol, device type). A group mixing configs stops with one line naming the
+fields that differ; a table mixing protocols stops too (their numbers are not comparable, and
+the card could describe only one of them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqrec_bench.errors import ResultsError
+from seqrec_bench.store import TABLE_FILES, ResultsDir, StoredCell, differing_fields
+
+__all__ = [
+    "TIE_POLICY",
+    "group_cells",
+    "check_combinable",
+    "protocol_card",
+    "efficiency_columns",
+    "provenance",
+    "build_report",
+    "select_cells",
+]
+
+TIE_POLICY = "pessimistic (ties count against the model)"
+
+Groups = dict[str, dict[str, list[StoredCell]]]
+
+
+def select_cells(
+    cells: Sequence[StoredCell],
+    models: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+) -> list[StoredCell]:
+    """The cells of the given models, data sets and seeds (``None`` = all)."""
+    return [
+        c
+        for c in cells
+        if (not models or c.label in models)
+        and (not datasets or c.dataset in datasets)
+        and (seeds is None or c.seed in seeds)
+    ]
+
+
+def group_cells(
+    cells: Sequence[StoredCell],
+    models: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
+) -> Groups:
+    """Per data set, per model label, the cells sorted by seed.
+
+    Data sets and models keep the given order (else sorted by name).
+    """
+    groups: Groups = {}
+    for cell in sorted(cells, key=lambda c: (c.dataset, c.label, c.seed)):
+        groups.setdefault(cell.dataset, {}).setdefault(cell.label, []).append(cell)
+    order_d = list(datasets) if datasets else sorted(groups)
+    out: Groups = {}
+    for d in order_d:
+        if d not in groups:
+            continue
+        per = groups[d]
+        order_m = [m for m in models if m in per] if models else sorted(per)
+        out[d] = {m: per[m] for m in order_m}
+    return out
+
+
+def _describe_seeds(cells: list[StoredCell]) -> str:
+    by_variant: dict[str, list[int]] = {}
+    for c in cells:
+        by_variant.setdefault(c.identity.variant, []).append(c.seed)
+    return "; ".join(
+        f"variant {v[:8]}: seed{'s' if len(s) > 1 else ''} {', '.join(map(str, sorted(s)))}"
+        for v, s in by_variant.items()
+    )
+
+
+def check_combinable(groups: Groups) -> None:
+    """Raise :class:`ResultsError` unless every group is one experiment and the table one protocol."""
+    for dataset, per_model in groups.items():
+        for label, cells in per_model.items():
+            first = cells[0]
+            other = next((c for c in cells if c.identity.variant != first.identity.variant), None)
+            if other is not None:
+                fields = differing_fields(first.identity, other.identity)
+                raise ResultsError(
+                    f"{label} on {dataset}: its cells come from different configs (differing in "
+                    f"{', '.join(fields) or 'their keys'}; {_describe_seeds(cells)}); a row averages "
+                    f"one config only: rerun the other seeds with one config, choose seeds with "
+                    f"--seeds, or give the variant its own label (--models {label}-b={first.identity.fields.get('model_name', label)})"
+                )
+            seen: dict[int, StoredCell] = {}
+            for c in cells:
+                if c.seed in seen:
+                    raise ResultsError(
+                        f"{label} on {dataset}: seed {c.seed} is stored twice "
+                        f"({seen[c.seed].path} and {c.path}); remove one"
+                    )
+                seen[c.seed] = c
+    protocols: dict[tuple[Any, Any, Any], list[str]] = {}
+    for dataset, per_model in groups.items():
+        for label, cells in per_model.items():
+            f = cells[0].identity.fields
+            key = (f.get("split"), f.get("protocol"), f.get("exclude_seen"))
+            protocols.setdefault(key, []).append(f"{dataset}/{label}")
+    if len(protocols) > 1:
+        parts = [
+            f"{split}, {protocol}, seen items {'excluded' if excl else 'kept'} for {', '.join(rows)}"
+            for (split, protocol, excl), rows in protocols.items()
+        ]
+        raise ResultsError(
+            "the cells of this table were evaluated under different protocols ("
+            + "; ".join(parts)
+            + "); their numbers are not comparable: render them separately with --models/--datasets"
+        )
+
+
+def protocol_card(groups: Groups, datasets: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The protocol card lines under a table (what exactly produced the numbers)."""
+    lines: dict[str, str] = {}
+    first: StoredCell | None = None
+    for name, per_model in groups.items():
+        info = datasets.get(name, {})
+        cell = next(iter(per_model.values()))[0]
+        first = first or cell
+        lines[f"dataset {name}"] = (
+            f"{info.get('source', name)} (sha256 {str(info.get('checksum', '?'))[:12]}), "
+            f"{int(cell.record.get('users', len(cell.ranks))):,} users evaluated, "
+            f"{info.get('stats', {}).get('items', '?')} items"
+        )
+    assert first is not None
+    fields = first.identity.fields
+    protocol = fields.get("protocol")
+    lines["split"] = (
+        "leave-one-out (last item = test, second-to-last = validation; selection on validation)"
+    )
+    lines["candidates"] = "all items (full ranking)" if protocol == "full" else str(protocol)
+    lines["seen items"] = "excluded (target kept)" if fields.get("exclude_seen") else "kept"
+    lines["ties"] = TIE_POLICY
+    seeds = sorted({c.seed for per in groups.values() for cs in per.values() for c in cs})
+    lines["seeds"] = ", ".join(map(str, seeds))
+    return lines
+
+
+def efficiency_columns(groups: Groups) -> dict[str, dict[str, dict[str, float]]]:
+    """Per data set and model, the mean over seeds of the recorded cost of a cell."""
+
+    def mean(values: Any) -> float:
+        vals = [float(v) for v in values if v is not None]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    cols: dict[str, dict[str, dict[str, float]]] = {}
+    for ds, per_model in groups.items():
+        for model, cells in per_model.items():
+            recs = [c.record for c in cells]
+            row = {
+                "train s": mean(r["times"]["fit_seconds"] for r in recs),
+                "to best s": mean(r["times"].get("best_epoch_seconds") for r in recs),
+                "eval s": mean(r["times"]["test_eval_seconds"] for r in recs),
+                "params": mean(r.get("parameters") for r in recs),
+                "peak RSS MB": mean(r["memory"]["peak_rss_mb"] for r in recs),
+            }
+            gpu = [r["memory"].get("peak_gpu_mb") for r in recs]
+            if any(g is not None for g in gpu):
+                row["peak GPU MB"] = mean(gpu)
+            cols.setdefault(ds, {})[model] = row
+    return cols
+
+
+def provenance(cells: Sequence[StoredCell], manifest: dict[str, Any]) -> str:
+    """One line naming every commit (and torch version, device) the cells came from.
+
+    Cells written before cells recorded their environment fall back to the manifest's.
+    """
+    fallback = manifest.get("environment", {})
+    commits: dict[str, int] = {}
+    versions, torches, devices = set(), set(), set()
+    for c in cells:
+        env = c.record.get("environment") or fallback
+        git = env.get("git") or {}
+        commit = git.get("commit")
+        tag = f"{commit[:10]}{'+dirty' if git.get('dirty') else ''}" if commit else "unknown commit"
+        commits[tag] = commits.get(tag, 0) + 1
+        versions.add(str(env.get("seqrec_bench", "?")))
+        torches.add(str(env.get("torch", "?")))
+        devices.add(str(c.record.get("device", env.get("device", "?"))))
+    commit_text = ", ".join(
+        f"{tag} ({n} cell{'s' if n > 1 else ''})" if len(commits) > 1 else tag
+        for tag, n in commits.items()
+    )
+    return (
+        f"seqrec_bench {', '.join(sorted(versions))} @ {commit_text}, "
+        f"torch {', '.join(sorted(torches))}, device {', '.join(sorted(devices))}"
+    )
+
+
+def build_report(
+    cells: Sequence[StoredCell],
+    datasets_info: dict[str, dict[str, Any]],
+    manifest: dict[str, Any],
+    *,
+    metrics: Sequence[str],
+    models: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
+    efficiency: bool = False,
+    **report_options: Any,
+) -> Any:
+    """A :class:`~seqrec_bench.report.Report` of stored cells, after :func:`check_combinable`."""
+    from seqrec_bench.report import Report
+
+    groups = group_cells(cells, models=models, datasets=datasets)
+    if not groups:
+        raise ResultsError("no stored cells match the requested models/data sets/seeds")
+    check_combinable(groups)
+    ranks = {d: {m: [c.ranks for c in cs] for m, cs in per.items()} for d, per in groups.items()}
+    if efficiency:
+        report_options["extra_columns"] = efficiency_columns(groups)
+    flat = [c for per in groups.values() for cs in per.values() for c in cs]
+    return Report.from_ranks(
+        ranks,
+        metrics=list(metrics),
+        card=protocol_card(groups, datasets_info),
+        provenance=provenance(flat, manifest),
+        **report_options,
+    )
+
+
+def report_files(report: Any) -> dict[str, str]:
+    """The files a run writes beside its cells, rendered from ``report``."""
+    from seqrec_bench.store import to_json
+
+    texts = {
+        "summary.json": to_json(report.summary()),
+        "table.md": report.to_markdown(),
+        "table.tex": report.to_latex(),
+        "table.csv": report.to_csv(),
+        "table.json": report.to_json(),
+    }
+    assert set(texts) == set(TABLE_FILES)
+    return texts
+
+
+def print_report(report: Any, console: Any, fmt: str = "console") -> None:
+    """Print ``report`` in ``fmt`` (console, markdown, latex, csv, json)."""
+    if fmt == "console":
+        report.print(console)
+        return
+    text = {
+        "markdown": report.to_markdown,
+        "latex": report.to_latex,
+        "csv": report.to_csv,
+        "json": report.to_json,
+    }[fmt]()
+    console.print(text, markup=False, highlight=False, soft_wrap=True, end="")
+
+
+def render_folder(
+    root: str | Path,
+    *,
+    console: Any = None,
+    log: Any = None,
+    fmt: str = "console",
+    metrics: Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    **options: Any,
+) -> Any:
+    """``seqbench table``: the report of a folder's readable cells; unreadable ones are warned about.
+
+    Returns:
+        The :class:`~seqrec_bench.report.Report`.
+    """
+    from seqrec_bench.config import DEFAULT_KS, table_metrics
+
+    rd = ResultsDir(root)
+    rd.check_exists()
+    cells, problems = rd.scan()
+    for problem in problems:
+        if log is not None:
+            log.print(
+                f"[yellow]warning:[/] skipped an unreadable cell: {problem} "
+                "(the next `seqbench run` of its command retrains it)",
+                highlight=False,
+            )
+    if not cells:
+        raise ResultsError(
+            f"{root} holds no readable cells; run `seqbench run` first"
+            + (f" ({len(problems)} unreadable)" if problems else "")
+        )
+    manifest = rd.read_manifest()
+    if metrics is None:
+        metrics = table_metrics(manifest.get("settings", {}).get("ks", list(DEFAULT_KS)))
+    chosen = select_cells(cells, models, datasets, seeds)
+    if not chosen:
+        raise ResultsError(f"{root} holds no results for the requested models/data sets/seeds")
+    report = build_report(
+        chosen, rd.read_datasets(), manifest, metrics=metrics, models=models,
+        datasets=datasets, **options,
+    )  # fmt: skip
+    if console is not None:
+        print_report(report, console, fmt)
+    return report

@@ -1,0 +1,251 @@
+"""Plan -> cells -> executor -> store, end to end: results that cannot mix or tear."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from seqrec_bench.config import DatasetSpec, ModelSpec, RunConfig
+from seqrec_bench.errors import ResultsError
+from seqrec_bench.plan import build_plan, plan_status
+from seqrec_bench.report.runs import render_folder
+from seqrec_bench.runner import run_experiment
+from seqrec_bench.store import ResultsDir
+
+SMALL = {"synthetic": {"n_users": 150, "n_items": 40, "mean_length": 8, "p_successor": 0.4}}
+
+
+@pytest.fixture
+def consoles(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEQBENCH_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("SEQBENCH_PROGRESS", "0")
+    out, log = Console(record=True, width=200), Console(record=True, width=200)
+    return out, log
+
+
+def run_cfg(out, models, seeds=(0,), options=SMALL, **kw):
+    return RunConfig(
+        datasets=[DatasetSpec("synthetic", options=options)],
+        models=models,
+        seeds=list(seeds),
+        output=out,
+        ks=[5, 10],
+        **kw,
+    )
+
+
+def ranks_of(out):
+    return {
+        (c.dataset, c.label, c.seed, c.identity.variant): c.ranks.tolist()
+        for c in ResultsDir(out).scan()[0]
+    }
+
+
+def test_a_changed_config_never_overwrites_and_never_averages(consoles, tmp_path):
+    out = tmp_path / "mix"
+    run_experiment(run_cfg(out, [ModelSpec("markov", "markov")], seeds=(0, 1)), *consoles)
+    first = ranks_of(out)
+    changed = ModelSpec(
+        "markov", "markov", set_options={"alpha": "5", "select_on_validation": "false"}
+    )
+    run_experiment(run_cfg(out, [changed], seeds=(0,)), *consoles)
+    cells = ResultsDir(out).scan()[0]
+    assert len(cells) == 3  # the old seeds 0 and 1 are kept beside the new seed 0
+    assert all(ranks_of(out)[key] == ranks for key, ranks in first.items())
+    # the run's own table holds its cell only: one seed, no average with the old seed 1
+    table = json.loads((out / "table.json").read_text())
+    assert table["card"]["seeds"] == "0"
+    # the folder as a whole mixes two configs under one label: one clear line, no average
+    with pytest.raises(ResultsError) as info:
+        render_folder(out)
+    msg = str(info.value)
+    assert "markov on synthetic" in msg and "alpha" in msg and "select_on_validation" in msg
+    assert "\n" not in msg
+    # choosing seeds that belong to one config renders
+    render_folder(out, seeds=[1])
+
+
+def test_a_table_never_compares_protocols(consoles, tmp_path):
+    out = tmp_path / "proto"
+    wide = {"synthetic": {**SMALL["synthetic"], "n_items": 200}}
+    run_experiment(run_cfg(out, [ModelSpec("pop", "pop")], options=wide), *consoles)
+    sampled = run_cfg(
+        out, [ModelSpec("markov", "markov")], options=wide, protocol="sampled-uniform-100"
+    )
+    run_experiment(sampled, *consoles)
+    with pytest.raises(ResultsError, match="different protocols"):
+        render_folder(out)
+    render_folder(out, models=["pop"])
+
+
+def test_torn_cell_is_reported_then_exactly_it_is_retrained(consoles, tmp_path):
+    out = tmp_path / "torn"
+    cfg = run_cfg(out, [ModelSpec("markov", "markov"), ModelSpec("pop", "pop")], seeds=(0, 1))
+    run_experiment(cfg, *consoles)
+    before = ranks_of(out)
+    table_before = (out / "table.md").read_text()
+    torn = next(c for c in ResultsDir(out).scan()[0] if c.label == "markov" and c.seed == 1)
+    (torn.path / "cell.json").write_text((torn.path / "cell.json").read_text()[:40])
+    out_console, log = Console(record=True, width=200), Console(record=True, width=200)
+    render_folder(out, console=out_console, log=log)
+    warned = log.export_text()
+    assert "warning" in warned and str(torn.path / "cell.json") in " ".join(warned.split())
+    assert "pop" in out_console.export_text()
+    plan = build_plan(cfg)
+    status = plan_status(plan, ResultsDir(out))
+    assert [t.identity.describe() for t in status.todo] == ["synthetic/markov seed 1"]
+    run_experiment(cfg, *consoles)
+    assert ranks_of(out) == before
+    strip = lambda t: [ln for ln in t.splitlines() if "seqrec_bench" not in ln]  # noqa: E731
+    assert strip((out / "table.md").read_text()) == strip(table_before)
+
+
+def test_dry_run_lists_complete_to_run_and_stale(consoles, tmp_path):
+    out = tmp_path / "dry"
+    run_experiment(
+        run_cfg(out, [ModelSpec("markov", "markov"), ModelSpec("pop", "pop")]), *consoles
+    )
+    changed = ModelSpec("markov", "markov", set_options={"alpha": "5"})
+    printed = Console(record=True, width=250)
+    cfg = run_cfg(out, [changed, ModelSpec("pop", "pop")], seeds=(0, 1))
+    run_experiment(cfg, printed, consoles[1], dry_run=True)
+    text = " ".join(printed.export_text().split())
+    assert "4 cells: 1 complete, 3 to run" in text
+    assert "stale:" in text and "differs in alpha" in text and "never averaged" in text
+    assert len(ResultsDir(out).scan()[0]) == 2  # nothing was trained
+
+
+def test_failed_cell_is_reported_and_the_rest_of_the_grid_runs(consoles, tmp_path):
+    from seqrec_bench.runner import CellsFailedError
+
+    out = tmp_path / "fail"
+    bad = ModelSpec(
+        "transformer",
+        "transformer",
+        {"lr": 1e9, "hidden": 8, "max_len": 8, "max_epochs": 2, "n_blocks": 1},
+    )
+    cfg = run_cfg(out, [bad, ModelSpec("pop", "pop")])
+    with pytest.raises(CellsFailedError) as info:
+        run_experiment(cfg, *consoles)
+    assert "synthetic/transformer seed 0" in str(info.value)
+    assert [c.label for c in ResultsDir(out).scan()[0]] == ["pop"]
+
+
+def test_training_statistics_choose_the_defaults(consoles, tmp_path):
+    """Data-set-family defaults come from the training split, never from held-out items."""
+    cfg = run_cfg(tmp_path / "o", [ModelSpec("pop", "pop")])
+    plan = build_plan(cfg)
+    data = plan.data["synthetic"]
+    lengths = data.split.train.lengths
+    assert data.train_stats["length"]["median"] == float(np.median(lengths))
+
+
+@pytest.mark.slow
+def test_jobs_2_gives_the_same_ranks_as_jobs_1(consoles, tmp_path):
+    tiny = {"hidden": 8, "max_len": 8, "max_epochs": 3, "n_blocks": 1}
+    models = [ModelSpec("transformer", "transformer", tiny), ModelSpec("markov", "markov")]
+    one, two = tmp_path / "one", tmp_path / "two"
+    run_experiment(run_cfg(one, models, seeds=(0, 1), threads=1), *consoles)
+    run_experiment(run_cfg(two, models, seeds=(0, 1), threads=1, jobs=2), *consoles)
+    assert ranks_of(one) == ranks_of(two) and len(ranks_of(one)) == 4
+    a = json.loads((one / "summary.json").read_text())
+    b = json.loads((two / "summary.json").read_text())
+    assert a["comparisons"] == b["comparisons"]
+
+
+def _seqbench(*args, env):
+    return subprocess.Popen(
+        [sys.executable, "-m", "seqrec_bench.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+SMALL_FLAGS = [
+    "--dataset", "synthetic", "--synthetic", "n_users=150", "--synthetic", "n_items=40",
+    "--synthetic", "mean_length=8", "--k", "5,10",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_two_commands_on_one_folder_lose_nothing(tmp_path):
+    env = {**os.environ, "SEQBENCH_DATA": str(tmp_path / "cache"), "SEQBENCH_PROGRESS": "0"}
+    out = tmp_path / "both"
+    args = ["run", "--models", "markov,pop", *SMALL_FLAGS, "-o", str(out)]
+    procs = [_seqbench(*args, "--seeds", s, env=env) for s in ("0", "1")]
+    for p in procs:
+        _, stderr = p.communicate(timeout=300)
+        assert p.returncode == 0, stderr
+    seq = tmp_path / "seq"
+    for s in ("0", "1"):
+        p = _seqbench(
+            "run", "--models", "markov,pop", *SMALL_FLAGS, "-o", str(seq), "--seeds", s, env=env
+        )
+        assert p.wait(timeout=300) == 0
+    assert {k[1:3]: v for k, v in ranks_of(out).items()} == {
+        k[1:3]: v for k, v in ranks_of(seq).items()
+    }
+    assert not list(out.rglob("*.part"))
+    a = render_folder(out).summary()
+    b = render_folder(seq).summary()
+    assert a["comparisons"] == b["comparisons"] and a["models"] == b["models"]
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_driver_mid_grid_then_resume(tmp_path):
+    env = {**os.environ, "SEQBENCH_DATA": str(tmp_path / "cache"), "SEQBENCH_PROGRESS": "0"}
+    out, ref = tmp_path / "killed", tmp_path / "ref"
+    tiny = [
+        "--set",
+        "transformer.hidden=8",
+        "--set",
+        "transformer.max_len=8",
+        "--set",
+        "transformer.max_epochs=4",
+    ]
+    args = [
+        "run",
+        "--models",
+        "transformer,markov",
+        *SMALL_FLAGS,
+        *tiny,
+        "--seeds",
+        "0,1,2",
+        "--threads",
+        "1",
+        "--jobs",
+        "2",
+    ]
+    p = _seqbench(*args, "-o", str(out), env=env)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(out.glob("cells/*/*/*/seed-*/cell.json"))) < 1:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=30)
+    done = len(ResultsDir(out).scan()[0])
+    assert 1 <= done < 6
+    again = _seqbench(*args, "-o", str(out), env=env)
+    _, stderr = again.communicate(timeout=300)
+    assert again.returncode == 0, stderr
+    assert stderr.count("already complete") == done
+    full = _seqbench(*args, "-o", str(ref), env=env)
+    assert full.wait(timeout=300) == 0
+    assert {k[1:3]: v for k, v in ranks_of(out).items()} == {
+        k[1:3]: v for k, v in ranks_of(ref).items()
+    }
+    strip = lambda t: [ln for ln in t.splitlines() if "seqrec_bench" not in ln]  # noqa: E731
+    assert strip((out / "table.md").read_text()) == strip((ref / "table.md").read_text())
+    shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+    assert Path(out).is_dir()
