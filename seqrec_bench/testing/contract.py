@@ -13,13 +13,18 @@ A plugin (or built-in) model gets the whole suite with one line::
 Every check builds its own tiny data set (:mod:`seqrec_bench.testing.data`), so no fixtures
 from seqrec_bench's own ``conftest.py`` are needed. ``ModelContract`` does not start with
 ``Test``, so pytest collects only the subclasses.
+
+The read-only checks share one fitted model per test class: :meth:`ModelContract.fitted_model`
+fits it on first use and caches it on the (concrete) class; the ``fitted`` fixture returns the
+same pair for a subclass's own tests. (No class-scoped fixture method: pytest 9.1 deprecates
+those and pytest 10 removes them.)
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import pytest
@@ -31,6 +36,7 @@ from seqrec_bench.evaluation.evaluator import Evaluator
 from seqrec_bench.models.base import (
     Model,
     NotFittedError,
+    Validator,
     config_from_dict,
     config_to_dict,
 )
@@ -71,18 +77,18 @@ class ModelContract:
     device: ClassVar[str] = "cpu"
 
     # -- helpers a subclass may use or override -------------------------------------------------
-    def make_model(self, **overrides: Any) -> Model:
+    def make_model(self, **overrides: Any) -> Model[Any]:
         """A fresh model with :attr:`config_overrides` (and ``overrides``) applied."""
         return self.model_cls(**{**self.config_overrides, **overrides})
 
     def fit(
         self,
-        model: Model,
+        model: Model[Any],
         split: LeaveOneOutSplit,
         *,
         validate: bool = True,
         seed: int | None = None,
-    ) -> Model:
+    ) -> Model[Any]:
         """Fit ``model`` on ``split.train`` the way the harness does (validator on NDCG@10)."""
         validator = (
             Evaluator(split.valid_inputs, split.valid_targets, metrics=["NDCG@10"])
@@ -101,11 +107,30 @@ class ModelContract:
         """The default tiny data set: common items, per-user unique test items, cold items."""
         return LeaveOneOutSplit.from_sequences(leak_probe_sequences(seed=7))
 
-    @pytest.fixture(scope="class")
-    def fitted(self) -> tuple[Model, LeaveOneOutSplit]:
-        """One model fitted on :meth:`tiny_split`, shared by the read-only checks."""
-        split = self.tiny_split()
-        return self.fit(self.make_model(), split), split
+    def fitted_model(self) -> tuple[Model[Any], LeaveOneOutSplit]:
+        """One model fitted on :meth:`tiny_split`, shared by the read-only checks.
+
+        Fitted on first use and cached on the concrete test class (a subclass fits its own),
+        so a suite fits it once however many checks read it; the checks must not modify it.
+        """
+        cls = type(self)
+        cached = cls.__dict__.get("_contract_fitted")
+        if cached is None:
+            split = self.tiny_split()
+            cached = (self.fit(self.make_model(), split), split)
+            cls._contract_fitted = cached  # type: ignore[attr-defined]
+        return cast("tuple[Model[Any], LeaveOneOutSplit]", cached)
+
+    @classmethod
+    def teardown_class(cls) -> None:
+        """Drop the cached fitted model when the class's tests are done."""
+        if "_contract_fitted" in cls.__dict__:
+            delattr(cls, "_contract_fitted")
+
+    @pytest.fixture
+    def fitted(self) -> tuple[Model[Any], LeaveOneOutSplit]:
+        """:meth:`fitted_model` as a fixture, for a subclass's own read-only tests."""
+        return self.fitted_model()
 
     # -- identity -------------------------------------------------------------------------------
     def test_name_is_short_lowercase_identifier(self) -> None:
@@ -126,8 +151,13 @@ class ModelContract:
     def test_config_is_a_frozen_dataclass_with_defaults(self) -> None:
         config_cls = self.model_cls.config_cls
         assert dataclasses.is_dataclass(config_cls), "config_cls must be a dataclass"
-        assert config_cls.__dataclass_params__.frozen, "config_cls must be frozen"
-        config_cls()  # every field has a default
+        config: Any = config_cls()  # every field has a default
+        try:
+            config._contract_probe = 1
+        except dataclasses.FrozenInstanceError:
+            pass
+        else:
+            raise AssertionError("config_cls must be frozen (@dataclass(frozen=True))")
         for f in dataclasses.fields(config_cls):
             has_default = f.default is not dataclasses.MISSING
             assert has_default or f.default_factory is not dataclasses.MISSING, f.name
@@ -162,8 +192,8 @@ class ModelContract:
         with pytest.raises(NotFittedError):
             self.make_model().score(split.valid_inputs)
 
-    def test_fit_returns_self_and_scores_are_finite(self, fitted) -> None:
-        model, split = fitted
+    def test_fit_returns_self_and_scores_are_finite(self) -> None:
+        model, split = self.fitted_model()
         assert model.is_fitted
         for inputs in (split.valid_inputs, split.test_inputs):
             scores = model.score(inputs)
@@ -179,15 +209,15 @@ class ModelContract:
         assert tuple(scores.shape) == (split.n_users, split.n_items)
         assert bool(torch.isfinite(scores).all())
 
-    def test_scores_are_repeatable(self, fitted) -> None:
+    def test_scores_are_repeatable(self) -> None:
         # e.g. a torch module left in training mode would apply dropout while scoring
-        model, split = fitted
+        model, split = self.fitted_model()
         first = model.score(split.test_inputs).cpu()
         assert torch.equal(first, model.score(split.test_inputs).cpu())
 
-    def test_scores_do_not_depend_on_the_batch(self, fitted) -> None:
+    def test_scores_do_not_depend_on_the_batch(self) -> None:
         # the evaluator scores users in batches of any size; ranks must not depend on it
-        model, split = fitted
+        model, split = self.fitted_model()
         inputs = split.test_inputs
         full = model.score(inputs).cpu()
         lengths = inputs.lengths
@@ -225,10 +255,10 @@ class ModelContract:
         # global torch / numpy generators, which belong to the caller
         split = self.tiny_split()
         torch_state = torch.random.get_rng_state()
-        numpy_state = np.random.get_state()  # noqa: NPY002 - the global state is what we check
+        numpy_state: Any = np.random.get_state()  # noqa: NPY002 - the global state is what we check
         self.fit(self.make_model(), split)
         assert torch.equal(torch.random.get_rng_state(), torch_state), "global torch RNG changed"
-        after = np.random.get_state()  # noqa: NPY002 - the global state is what we check
+        after: Any = np.random.get_state()  # noqa: NPY002 - the global state is what we check
         assert after[0] == numpy_state[0] and np.array_equal(after[1], numpy_state[1]), (
             "global numpy RNG changed"
         )
@@ -256,7 +286,7 @@ class ModelContract:
         seen: dict[str, Any] = {}
         original = model._fit
 
-        def recording_fit(train: Sequences, validator: Evaluator | None) -> None:
+        def recording_fit(train: Sequences, validator: Validator | None) -> None:
             seen["train"], seen["validator"] = train, validator
             original(train, validator)
 

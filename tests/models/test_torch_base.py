@@ -72,6 +72,10 @@ class TestBagContract(ModelContract):
 
     model_cls = BagModel
 
+    def test_a_subclass_can_use_the_fitted_fixture(self, fitted):
+        model, split = fitted
+        assert model.is_fitted and fitted == self.fitted_model()  # the one cached fit
+
 
 @pytest.fixture(scope="module")
 def split() -> LeaveOneOutSplit:

@@ -103,12 +103,6 @@ def contract(model_cls: type[Model], **attrs) -> ModelContract:
     return type("Contract", (ModelContract,), {"model_cls": model_cls, **attrs})()
 
 
-def fitted(suite: ModelContract):
-    """What the class-scoped ``fitted`` fixture provides."""
-    split = suite.tiny_split()
-    return suite.fit(suite.make_model(), split), split
-
-
 def test_a_correct_model_passes_every_check():
     suite = contract(_CountModel)
     done = suite_checks(suite)
@@ -120,11 +114,7 @@ def suite_checks(suite: ModelContract) -> list[str]:
     for name in sorted(dir(suite)):
         if not name.startswith("test_") or name == "test_planted_pattern_is_learned":
             continue
-        method = getattr(suite, name)
-        if "fitted" in method.__code__.co_varnames[: method.__code__.co_argcount]:
-            method(fitted(suite))
-        else:
-            method()
+        getattr(suite, name)()  # no check takes a fixture
         done.append(name)
     return done
 
@@ -156,7 +146,26 @@ def test_defect_is_caught(model_cls, check, message):
 def test_defect_of_a_fitted_model_is_caught(model_cls, check):
     suite = contract(model_cls)
     with pytest.raises(AssertionError):
-        getattr(suite, check)(fitted(suite))
+        getattr(suite, check)()
+
+
+def test_the_fitted_model_is_fitted_once_per_class_and_not_shared_with_subclasses():
+    fits = []
+
+    class Counting(_CountModel):
+        def _fit(self, train, validator):
+            fits.append(type(self))
+            super()._fit(train, validator)
+
+    suite_cls = type("Contract", (ModelContract,), {"model_cls": Counting})
+    first, second = suite_cls(), suite_cls()  # pytest makes one instance per test
+    assert first.fitted_model() is second.fitted_model()
+    assert len(fits) == 1
+    sub = type("Sub", (suite_cls,), {})()
+    assert sub.fitted_model() is not first.fitted_model()  # a subclass fits its own
+    assert len(fits) == 2
+    suite_cls.teardown_class()
+    assert first.fitted_model() is not sub.fitted_model() and len(fits) == 3
 
 
 def test_leak_check_detects_test_items_in_training():
