@@ -12,7 +12,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
@@ -450,7 +450,7 @@ def prepare(
     with _errors():
         from seqrec_bench.data import load_dataset, render_stats
 
-        options = {
+        options: dict[str, Any] = {
             k: v
             for k, v in {
                 "min_rating": min_rating,

@@ -17,6 +17,7 @@ from typing import Any
 from seqrec_bench.cell import CellTask, PreparedData
 from seqrec_bench.config import DatasetSpec, ModelSpec, RunConfig, stored_metrics
 from seqrec_bench.errors import ConfigError
+from seqrec_bench.models.base import Model
 from seqrec_bench.store import IDENTITY_FIELDS, CellIdentity, Problem, ResultsDir, StoredCell
 
 __all__ = ["Plan", "PlanStatus", "build_plan", "plan_status", "resolve_model_config"]
@@ -59,7 +60,7 @@ class PlanStatus:
     problems: list[Problem] = field(default_factory=list)
 
 
-def resolve_model_config(spec: ModelSpec, train_stats: dict[str, Any]) -> tuple[type, Any]:
+def resolve_model_config(spec: ModelSpec, train_stats: dict[str, Any]) -> tuple[type[Model], Any]:
     """The model class and its resolved config: data-set defaults, then typed overrides (strict),
     then ``--set`` strings (parsed by each field's type)."""
     from seqrec_bench.models.base import resolve_config
@@ -212,7 +213,9 @@ def plan_status(plan: Plan, rd: ResultsDir) -> PlanStatus:
             status.todo.append(task)
             if isinstance(found, Problem):
                 status.torn.append((task, found))
-    planned = {(t.identity.dataset, t.identity.label): set() for t in plan.tasks}
+    planned: dict[tuple[str, str], set[str]] = {
+        (t.identity.dataset, t.identity.label): set() for t in plan.tasks
+    }
     for t in plan.tasks:
         planned[(t.identity.dataset, t.identity.label)].add(t.identity.variant)
     cells, problems = rd.scan()

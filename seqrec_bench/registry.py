@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib
 import importlib.metadata
 import inspect
@@ -165,7 +166,7 @@ def validate_model_class(obj: Any, *, expected_name: str | None = None) -> type[
         missing = ", ".join(sorted(obj.__abstractmethods__))
         raise PluginError(f"{obj.__qualname__} is abstract (does not implement {missing})")
     name = getattr(obj, "name", None)
-    if not is_valid_model_name(name):
+    if not isinstance(name, str) or not is_valid_model_name(name):
         raise PluginError(
             f"{obj.__qualname__}.name = {name!r} is not a short lowercase identifier "
             f"(pattern {MODEL_NAME_PATTERN.pattern})"
@@ -297,7 +298,7 @@ class ModelRegistry:
         entries: dict[str, _Entry] = {}
         for name, target in sorted(builtins.items()):
             entries[name] = _Entry(
-                name, BUILTIN_ORIGIN, target, lambda target=target: _import_target(target)
+                name, BUILTIN_ORIGIN, target, functools.partial(_import_target, target)
             )
         for ep in self._plugin_entry_points():
             origin = _origin(ep)

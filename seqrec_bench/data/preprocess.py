@@ -196,8 +196,8 @@ def preprocess_interactions(
         )
 
     # dense ids in the order of the (sorted) raw ids
-    user_used = np.bincount(users, minlength=n_users_raw) > 0
-    item_used = np.bincount(items, minlength=n_items_raw) > 0
+    user_used: np.ndarray = np.bincount(users, minlength=n_users_raw) > 0
+    item_used: np.ndarray = np.bincount(items, minlength=n_items_raw) > 0
     users = (np.cumsum(user_used) - 1)[users]
     items = np.cumsum(item_used)[items]  # 1-based: 0 is padding
     n_users, n_items = int(user_used.sum()), int(item_used.sum())
