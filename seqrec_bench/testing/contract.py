@@ -293,7 +293,7 @@ class ModelContract:
         model._fit = recording_fit  # type: ignore[method-assign]
         self.fit(model, split)
         train, validator = seen["train"], seen["validator"]
-        assert train.to_lists() == split.train.to_lists()
+        assert train.to_lists() == split.train.to_lists(), "_fit received other training data"
         assert not test_items & set(train.items.tolist()), "_fit received a test target"
         if validator is not None:
             assert not test_items & set(validator.inputs.items.tolist())

@@ -51,6 +51,8 @@ def test_determinism_refit_and_score_before_fit(tiny_split, cycle_sequences):
     a = GRUModel(**_SMALL, max_epochs=2).fit(tiny_split.train, seed=1)
     b = GRUModel(**_SMALL, max_epochs=2).fit(cycle_sequences, seed=1).fit(tiny_split.train, seed=1)
     assert torch.equal(a.score(tiny_split.test_inputs), b.score(tiny_split.test_inputs))
+    c = GRUModel(**_SMALL, max_epochs=2).fit(tiny_split.train, seed=2)
+    assert not torch.equal(a.score(tiny_split.test_inputs), c.score(tiny_split.test_inputs))
     assert len(b.history) == 2
 
 

@@ -121,6 +121,8 @@ def test_same_seed_same_scores_and_score_before_fit(tiny_split):
         for _ in range(2)
     ]
     assert torch.equal(scores[0], scores[1])
+    other = TransformerModel(**_SMALL, max_epochs=2).fit(tiny_split.train, seed=4)
+    assert not torch.equal(scores[0], other.score(tiny_split.test_inputs))  # the seed matters
 
 
 def test_refit_resets_state(tiny_split, cycle_sequences):

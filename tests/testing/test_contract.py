@@ -177,7 +177,7 @@ def test_leak_check_detects_test_items_in_training():
             leaked = split.test_inputs.append(split.test_targets())
             return model.fit(leaked, seed=0)
 
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match="_fit received other training data"):
         LeakyHarness().test_fit_never_sees_test_targets()
 
 

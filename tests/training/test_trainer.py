@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -155,12 +156,67 @@ def test_a_factory_without_batches_is_an_error(toy_model_cls, split):
         train(model, module, lambda b: b, lambda g: iter(()), config=model.config)
 
 
-def test_adamw_and_grad_clip_run(toy_model_cls, split):
+def _one_step(model, module, loss_fn, **config):
+    """One epoch of one batch through ``train`` (the optimiser's first step only)."""
+    cfg = model.config.__class__(max_epochs=1, **config)
+    train(model, module, loss_fn, lambda g: iter([torch.ones(1, 4)]), config=cfg)
+
+
+@pytest.fixture
+def bare_model(toy_model_cls, split):
+    model = toy_model_cls(**_SMALL)
+    model.seed, model.device, model.n_items = 0, torch.device("cpu"), split.n_items
+    return model
+
+
+def test_adamw_decay_is_decoupled_from_the_gradient(bare_model):
+    # a zero gradient: Adam's step is 0, so only AdamW's decoupled decay can move the weights,
+    # by exactly w * (1 - lr * weight_decay); ignoring weight_decay (or applying it as Adam's L2
+    # penalty, whose step is ~lr * sign(w)) gives other weights
+    def weights_after(**config):
+        torch.manual_seed(0)
+        module = torch.nn.Linear(4, 3, bias=False)
+        before = module.weight.detach().clone()
+        _one_step(bare_model, module, lambda b: (module(b) * 0.0).sum(), lr=0.1, **config)
+        return before, module.weight.detach()
+
+    before, after = weights_after(optimizer="adamw", weight_decay=0.5)
+    torch.testing.assert_close(after, before * (1 - 0.1 * 0.5))
+    before, after = weights_after(optimizer="adamw", weight_decay=0.0)
+    torch.testing.assert_close(after, before)
+    before, after = weights_after(optimizer="adam", weight_decay=0.5)  # L2 into the gradient
+    torch.testing.assert_close(after, before - 0.1 * before.sign(), atol=1e-4, rtol=0)
+
+
+def test_grad_clip_bounds_the_gradient_norm_the_optimiser_sees(bare_model):
+    norms: list[float] = []
+
+    def record(optimizer, args, kwargs):
+        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        norms.append(float(torch.linalg.vector_norm(torch.cat([g.flatten() for g in grads]))))
+
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    handle = register_optimizer_step_pre_hook(record)
+    try:
+        for clip in (None, 0.5):
+            module = torch.nn.Linear(4, 3)
+            _one_step(bare_model, module, lambda b, m=module: 100.0 * m(b).sum(), grad_clip=clip)
+    finally:
+        handle.remove()
+    unclipped, clipped = norms
+    assert unclipped > 10.0  # the loss's gradient is large ...
+    assert clipped == pytest.approx(0.5, rel=1e-5)  # ... and the optimiser gets it clipped
+
+
+def test_adamw_and_grad_clip_train_a_model(toy_model_cls, split):
     model = toy_model_cls(
         **_SMALL, max_epochs=2, optimizer="adamw", weight_decay=0.01, grad_clip=0.5
     )
     model.fit(split.train, seed=0)
     assert all(math.isfinite(r["loss"]) for r in model.history)
+    plain = toy_model_cls(**_SMALL, max_epochs=2).fit(split.train, seed=0)
+    assert not torch.equal(model.module.proj.weight, plain.module.proj.weight)
 
 
 def test_progress_is_quiet_off_a_terminal(toy_model_cls, split, capsys, monkeypatch):
@@ -177,14 +233,42 @@ def test_progress_environment_switch(monkeypatch):
     assert progress_enabled()
 
 
-def test_forced_progress_display_runs(toy_model_cls, split, monkeypatch):
+def _plain(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+
+
+def test_forced_progress_display_draws_bars_and_epoch_lines(
+    toy_model_cls, split, capsys, monkeypatch
+):
     monkeypatch.setenv("SEQBENCH_PROGRESS", "1")
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich draws live bars only on a terminal
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.delenv("NO_COLOR", raising=False)
     progress = _Progress("toy", max_epochs=2, steps=3, monitor="NDCG@10")
     with progress:
         progress.start_epoch(1)
         progress.step()
         progress.end_epoch({"epoch": 1, "loss": 1.0, "seconds": 0.1, "NDCG@10": 0.5}, 0.5)
+    err = _plain(capsys.readouterr().err)
+    assert "toy epochs" in err and "0/2" in err and "1/2" in err  # the epoch bar
+    assert "epoch 1" in err and "0/3" in err  # the batch bar of epoch 1
+    assert "toy epoch 1: loss 1.0000, val NDCG@10 0.5000 (0.1s)" in err  # the epoch line
+    assert "best 0.5000" in err
+    # a real fit draws through the same display
     toy_model_cls(**_SMALL, max_epochs=1).fit(split.train, seed=0)
+    err = _plain(capsys.readouterr().err)
+    assert "toy epochs" in err and "toy epoch 1: loss" in err
+
+
+def test_forced_progress_off_a_terminal_prints_the_epoch_lines(
+    toy_model_cls, split, capsys, monkeypatch
+):
+    monkeypatch.setenv("SEQBENCH_PROGRESS", "1")
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
+    toy_model_cls(**_SMALL, max_epochs=2).fit(split.train, seed=0)
+    err = _plain(capsys.readouterr().err)
+    assert "toy epoch 1: loss" in err and "toy epoch 2: loss" in err
 
 
 @pytest.mark.gpu
