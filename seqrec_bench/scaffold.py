@@ -147,16 +147,12 @@ masks seen items and computes the metrics itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from seqrec_bench.data import Sequences
-from seqrec_bench.models.base import Model
-
-if TYPE_CHECKING:
-    from seqrec_bench.evaluation import Evaluator
+from seqrec_bench.models.base import Model, Validator
 
 __all__ = ["$cls", "$config"]
 
@@ -190,17 +186,25 @@ class $config:
             raise ValueError("popularity_weight must be >= 0")
 
 
-class $cls(Model):
-    """Scores the items that follow the user's most recent items in the training data."""
+class $cls(Model[$config]):
+    """Scores the items that follow the user's most recent items in the training data.
+
+    A torch model trained by seqrec_bench's trainer would subclass
+    ``seqrec_bench.models.TorchSequenceModel`` instead (see docs/plugins.md).
+    """
 
     name = "$name"
     description = "Items that follow the user's recent items in training (item-to-item)."
     config_cls = $config
+    # bump when a change alters the numbers a fixed config and seed produce: the harness
+    # then treats results of the old version as stale instead of averaging them with new ones
+    version = 1
 
-    def _fit(self, train: Sequences, validator: Evaluator | None) -> None:
+    def _fit(self, train: Sequences, validator: Validator | None) -> None:
         # Build every piece of state anew: fit may be called again on other data.
-        # The model has no randomness, so self.seed is not needed.
-        cfg: $config = self.config
+        # The model has no randomness, so self.seed is not needed (a model that has some
+        # derives it from seqrec_bench.seeding.stream_seed(self.seed, purpose)).
+        cfg = self.config
         n = train.n_items
         items, rows = train.items, train.user_index()
         sources, targets, weights = [], [], []
@@ -223,7 +227,7 @@ class $cls(Model):
         self._popularity = pop / max(pop.sum(), 1.0)
 
     def _score(self, batch: Sequences) -> torch.Tensor:
-        cfg: $config = self.config
+        cfg = self.config
         scores = np.tile(cfg.popularity_weight * self._popularity, (batch.n_users, 1))
         for k in range(1, cfg.history + 1):
             recent = batch.last(k)  # 0 (padding, an empty row) when the sequence is shorter
