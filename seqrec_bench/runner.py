@@ -184,7 +184,8 @@ def _finish(plan: Plan, rd: ResultsDir, started: str, console: Any, log: Any) ->
             raise ResultsError(f"cell {task.identity.describe()} did not read back from {rd.root}")
         cells.append(found)
     previous = rd.read_manifest()
-    settings_hash = config_hash(cfg.to_dict())
+    # where the folder is does not change what it holds: a moved or copied folder is the same run
+    settings_hash = config_hash({k: v for k, v in cfg.to_dict().items() if k != "output"})
     if previous.get("settings_hash") not in (None, settings_hash):
         # A folder's tables describe one command; a different command replaces them (every
         # cell stays, addressed by its config). Say so, or a paper table goes missing.

@@ -95,7 +95,9 @@ def check_combinable(groups: Groups) -> None:
                     f"{label} on {dataset}: its cells come from different configs (differing in "
                     f"{', '.join(fields) or 'their keys'}; {_describe_seeds(cells)}); a row averages "
                     f"one config only: rerun the other seeds with one config, choose seeds with "
-                    f"--seeds, or give the variant its own label (--models {label}-b={first.identity.fields.get('model_name', label)})"
+                    f"--seeds, or give the variant its own label (e.g. --models "
+                    f"{label},{label}-b={first.identity.fields.get('model_name', label)} "
+                    f"--set {label}-b.KEY=VALUE)"
                 )
             seen: dict[int, StoredCell] = {}
             for c in cells:
