@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from seqrec_bench.data.dataset import DatasetError
 from seqrec_bench.data.sequences import Sequences
 
 __all__ = ["LeaveOneOutSplit", "MIN_SEQUENCE_LENGTH"]
@@ -44,7 +45,7 @@ class LeaveOneOutSplit:
         lengths = seqs.lengths
         if len(lengths) and lengths.min() < MIN_SEQUENCE_LENGTH:
             bad = int(np.argmin(lengths))
-            raise ValueError(
+            raise DatasetError(
                 f"user row {bad} has {int(lengths[bad])} interactions; leave-one-out needs >= "
                 f"{MIN_SEQUENCE_LENGTH} (drop short users during preprocessing)"
             )

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from seqrec_bench.errors import ConfigError
+
 __all__ = ["hit_rate", "ndcg", "mrr", "Metric", "parse_metric", "metric_labels", "METRIC_NAMES"]
 
 
@@ -77,21 +79,22 @@ def parse_metric(label: str) -> Metric:
     """Parse ``"HR@10"``, ``"ndcg@5"``, ``"MRR"`` into a :class:`Metric`.
 
     Raises:
-        ValueError: for unknown names or a missing cut-off (only MRR may omit it).
+        ConfigError: for unknown names or a missing cut-off (only MRR may omit it); a
+            ``ValueError``, so callers catching that keep working.
     """
     m = _LABEL.match(label.strip())
     name = m.group("name").upper() if m else ""
     if name == "RECALL":
         name = "HR"
     if not m or name not in METRIC_NAMES:
-        raise ValueError(
+        raise ConfigError(
             f"unknown metric {label!r}; valid: HR@k, NDCG@k, MRR@k, MRR (e.g. NDCG@10)"
         )
     k = int(m.group("k")) if m.group("k") else None
     if k is None and name != "MRR":
-        raise ValueError(f"metric {label!r} needs a cut-off, e.g. {name}@10")
+        raise ConfigError(f"metric {label!r} needs a cut-off, e.g. {name}@10")
     if k is not None and k < 1:
-        raise ValueError(f"cut-off must be >= 1 in {label!r}")
+        raise ConfigError(f"cut-off must be >= 1 in {label!r}")
     return Metric(name, k)
 
 

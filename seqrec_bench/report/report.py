@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from seqrec_bench.errors import ConfigError
 from seqrec_bench.evaluation.metrics import Metric, parse_metric
 from seqrec_bench.stats import CORRECTIONS, TESTS, TestResult, bootstrap_ci
 
@@ -280,15 +281,15 @@ class Report:
         test_fn = TESTS[test]
         correct = CORRECTIONS[correction]
         if not 0.0 < alpha < 1.0:
-            raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+            raise ConfigError(f"alpha must lie in (0, 1), got {alpha}")
         if decimals < 0:
-            raise ValueError(f"decimals must be >= 0, got {decimals}")
+            raise ConfigError(f"decimals must be >= 0, got {decimals}")
         parsed: list[Metric] = [parse_metric(m) for m in metrics]
         labels = [m.label for m in parsed]
         if not labels:
-            raise ValueError("no metrics requested")
+            raise ConfigError("no metrics requested")
         if len(set(labels)) != len(labels):
-            raise ValueError(f"duplicate metrics in {labels}")
+            raise ConfigError(f"duplicate metrics in {labels}")
         if not results:
             raise ValueError("no results: expected {dataset: {model: [ranks per seed]}}")
 
@@ -317,12 +318,12 @@ class Report:
         # model is missing, but a model missing everywhere is surely a typo.
         if reference is not None and any(reference not in results[d] for d in datasets):
             missing = [d for d in datasets if reference not in results[d]]
-            raise ValueError(
+            raise ConfigError(
                 f"reference model {reference!r} has no results on "
                 f"{', '.join(map(repr, missing))}; models: {', '.join(models)}"
             )
         if improvement_of is not None and improvement_of not in models:
-            raise ValueError(
+            raise ConfigError(
                 f"improvement_of model {improvement_of!r} has no results; "
                 f"models: {', '.join(models)}"
             )
@@ -713,7 +714,7 @@ def _improvement(
         return Improvement(d, label, model, None, None)
     others = {m: v for m, v in means.items() if m != model}
     if not others:
-        raise ValueError(f"improvement_of={model!r} needs another model on dataset {d!r}")
+        raise ConfigError(f"improvement_of={model!r} needs another model on dataset {d!r}")
     over = _best(others, higher)
     base = others[over]
     if not base:
