@@ -140,7 +140,7 @@ def run_cell(data: PreparedData, task: CellTask, device: str | None = None) -> C
 
     from seqrec_bench.environment import PeakRSS, gpu_peak_mb, reset_gpu_peak
     from seqrec_bench.evaluation import Evaluator
-    from seqrec_bench.models.base import config_from_dict
+    from seqrec_bench.models.base import config_from_dict, config_to_dict
     from seqrec_bench.registry import get_model_class
 
     ident = task.identity
@@ -185,6 +185,11 @@ def run_cell(data: PreparedData, task: CellTask, device: str | None = None) -> C
             "run_key": ident.run_key,
             "config_hash": ident.model_config_hash,
             **ident.fields,
+            # what the model ended with (e.g. markov's selected back-off); the requested config
+            # is the cell's identity
+            "config": config_to_dict(model.fitted_config()),
+            "requested_config": ident.fields["config"],
+            "selection": model.selection,
             "device": device,
             "threads": threads,
             "users": int(len(test_result.ranks)),

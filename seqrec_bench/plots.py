@@ -93,12 +93,13 @@ def plot_run(
         for model, group in sorted(cells[ds].items()):
             color = colour[model]
             for j, rec in enumerate(c.record for c in sorted(group, key=lambda c: c.seed)):
-                hist = [h for h in rec.get("history", []) if "NDCG@10" in h and "epoch" in h]
-                if hist and not _trains_in_epochs(rec):
+                search = [h for h in rec.get("history", []) if "NDCG@10" in h]
+                hist = [h for h in search if "epoch" in h]
+                if search and not _trains_in_epochs(rec):
                     # not training epochs but a validation search (markov's back-off grid): its
                     # points have no x axis in common with epochs, so draw the selected value as
                     # a level line the training curves can be read against
-                    chosen = max(h["NDCG@10"] for h in hist)
+                    chosen = max(h["NDCG@10"] for h in search)
                     ax.axhline(
                         chosen,
                         color=color,

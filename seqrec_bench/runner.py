@@ -150,6 +150,10 @@ def _executor(plan: Plan) -> Any:
 def _log_cell(log: Any, result: CellResult, done: int, total: int) -> None:
     rec = result.record
     best = f", best epoch {rec['best_epoch']}" if rec.get("best_epoch") is not None else ""
+    selection = rec.get("selection")
+    if selection:
+        grid = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in selection["grid"])
+        best += f"; selected {selection['field']} {selection['value']:g} of [{grid}] on validation {selection['metric']}"
     if rec.get("stop_reason") == "time_budget":
         best += " (stopped by the time budget)"
     log.print(

@@ -225,7 +225,8 @@ class CellIdentity:
             "exclude_seen": bool(record.get("exclude_seen", True)),
             "model_name": record.get("model_name", record["model"]),
             "model_version": record.get("model_version", 1),
-            "config": record.get("config", {}),
+            # the requested config is the identity; "config" is what the model ended with
+            "config": record.get("requested_config", record.get("config", {})),
             "device_type": record.get(
                 "device_type", str(record.get("device", "cpu")).split(":")[0]
             ),

@@ -150,6 +150,9 @@ class Model(ABC, Generic[C]):
         best_epoch: the epoch whose weights were kept (early stopping), or ``None``.
         stop_reason: why training ended (``"patience"``, ``"max_epochs"``, ``"time_budget"``),
             or ``None`` for closed-form models; stored with the run, so a budget-cut run shows.
+        selection: a choice made on validation over a grid of one config field, or ``None``:
+            ``{"field": ..., "value": ..., "grid": [...], "metric": ..., "scores": [...]}``.
+            :meth:`fitted_config` applies it; the harness stores both configs.
     """
 
     name: ClassVar[str] = ""
@@ -179,6 +182,7 @@ class Model(ABC, Generic[C]):
         self.history: list[dict[str, float]] = []
         self.best_epoch: int | None = None
         self.stop_reason: str | None = None
+        self.selection: dict[str, Any] | None = None
         self._fitted = False
         self._fitting = False
 
@@ -230,6 +234,7 @@ class Model(ABC, Generic[C]):
         self.history = []
         self.best_epoch = None
         self.stop_reason = None
+        self.selection = None
         self._fitted = False
         self._fitting = True  # the validator may score the model while _fit runs
         try:
@@ -279,6 +284,22 @@ class Model(ABC, Generic[C]):
     @property
     def is_fitted(self) -> bool:
         return self._fitted
+
+    def fitted_config(self) -> C:
+        """The config the fitted model actually uses: :attr:`config` with :attr:`selection` applied.
+
+        Example:
+            >>> from seqrec_bench.data import Sequences
+            >>> from seqrec_bench.models import PopularityModel
+            >>> model = PopularityModel().fit(Sequences.from_lists([[1, 2]], n_items=2))
+            >>> model.fitted_config() == model.config
+            True
+        """
+        if not self.selection:
+            return self.config
+        return dataclasses.replace(
+            self.config, **{self.selection["field"]: self.selection["value"]}
+        )
 
     def n_parameters(self) -> int:
         """Number of trainable parameters (0 for models without a torch module)."""

@@ -24,6 +24,8 @@ from seqrec_bench.models.base import Model, Validator
 __all__ = ["MarkovModel", "MarkovConfig"]
 
 _WEIGHT_GRID = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.5)
+#: The validation metric the back-off weight is chosen by.
+MONITOR = "NDCG@10"
 
 
 @dataclass(frozen=True)
@@ -85,17 +87,21 @@ class MarkovModel(Model[MarkovConfig]):
         self._pop = torch.from_numpy((pop / max(pop.sum(), 1.0)).astype(np.float32)).to(self.device)
         self._weight = self.config.backoff_weight
         if self.config.select_on_validation and validator is not None:
-            best = (-1.0, self._weight)
+            # a validation search over one field, recorded as a selection (not as epochs)
+            scores = []
             for w in _WEIGHT_GRID:
                 self._weight = w
-                value = validator.evaluate(self).metrics.get("NDCG@10", 0.0)
-                self.history.append(
-                    {"epoch": len(self.history), "backoff_weight": w, "NDCG@10": value}
-                )
-                if value > best[0]:
-                    best = (value, w)
-            self._weight = best[1]
-            self.best_epoch = _WEIGHT_GRID.index(best[1])
+                scores.append(float(validator.evaluate(self).metrics.get(MONITOR, 0.0)))
+                self.history.append({"backoff_weight": w, MONITOR: scores[-1]})
+            best = int(np.argmax(scores))  # the first of equal scores
+            self._weight = _WEIGHT_GRID[best]
+            self.selection = {
+                "field": "backoff_weight",
+                "value": self._weight,
+                "grid": list(_WEIGHT_GRID),
+                "metric": MONITOR,
+                "scores": scores,
+            }
 
     def _mixed(
         self, counts: sp.csr_matrix, rows: np.ndarray, lower: torch.Tensor | None

@@ -70,7 +70,15 @@ def test_markov_selects_backoff_on_validation(cycle_sequences):
     split = LeaveOneOutSplit.from_sequences(cycle_sequences)
     validator = Evaluator(split.valid_inputs, split.valid_targets, metrics=["NDCG@10"])
     model = MarkovModel().fit(split.train, seed=0, validator=validator)
-    assert model.best_epoch is not None and len(model.history) == 6
+    # a grid search, reported as a selection (never as epochs), applied to the fitted config
+    assert model.best_epoch is None and len(model.history) == 6
+    sel = model.selection
+    assert sel is not None and sel["field"] == "backoff_weight" and len(sel["scores"]) == 6
+    assert sel["value"] == sel["grid"][int(np.argmax(sel["scores"]))]
+    assert model.fitted_config().backoff_weight == sel["value"]
+    assert model.config.backoff_weight == 0.01  # the requested config is left as it was
+    refit = MarkovModel(select_on_validation=False).fit(split.train, seed=0, validator=validator)
+    assert refit.selection is None and refit.fitted_config() == refit.config
     test = Evaluator(split.test_inputs, split.test_targets(), metrics=["NDCG@10"])
     pop = PopularityModel().fit(split.train, seed=0)
     assert test.evaluate(model).metrics["NDCG@10"] > 0.9
