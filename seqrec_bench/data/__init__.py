@@ -16,7 +16,13 @@ from seqrec_bench.data.preprocess import Preprocessed, preprocess_interactions
 from seqrec_bench.data.readers import FORMATS, Interactions, detect_format, read_file
 from seqrec_bench.data.sequences import Sequences, Vocabulary
 from seqrec_bench.data.split import MIN_SEQUENCE_LENGTH, LeaveOneOutSplit
-from seqrec_bench.data.stats import dataset_stats, render_stats, stats_table
+from seqrec_bench.data.stats import (
+    dataset_stats,
+    hygiene_line,
+    hygiene_warnings,
+    render_stats,
+    stats_table,
+)
 from seqrec_bench.data.synthetic import SyntheticConfig, generate_synthetic
 
 __all__ = [
@@ -40,6 +46,8 @@ __all__ = [
     "dataset_stats",
     "stats_table",
     "render_stats",
+    "hygiene_line",
+    "hygiene_warnings",
     "SyntheticConfig",
     "generate_synthetic",
 ]

@@ -38,7 +38,9 @@ __all__ = [
 ]
 
 #: Bumped whenever preprocessing or the stored layout changes, so stale caches are not reused.
-PREPARED_FORMAT_VERSION = 1
+#: 2: exact duplicate records are dropped by default (``duplicates`` option) and the
+#: statistics gained ``hygiene``.
+PREPARED_FORMAT_VERSION = 2
 
 _CHUNK = 1 << 20
 

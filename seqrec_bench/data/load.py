@@ -20,7 +20,7 @@ from seqrec_bench.data.cache import (
 )
 from seqrec_bench.data.dataset import DatasetError, PreparedDataset
 from seqrec_bench.data.movielens import MOVIELENS, fetch_movielens
-from seqrec_bench.data.preprocess import preprocess_interactions
+from seqrec_bench.data.preprocess import check_duplicates, preprocess_interactions
 from seqrec_bench.data.readers import (
     FORMATS,
     Interactions,
@@ -112,6 +112,7 @@ def load_dataset(
     min_user_interactions: int | None = None,
     min_item_interactions: int | None = None,
     columns: Mapping[str, str | int | None] | None = None,
+    duplicates: str = "drop",
     synthetic: Mapping[str, Any] | None = None,
     cache: bool = True,
     progress: bool = True,
@@ -129,14 +130,20 @@ def load_dataset(
         min_user_interactions: user k-core threshold (named data sets: their preset; 0 = off).
         min_item_interactions: item k-core threshold (named data sets: their preset; 0 = off).
         columns: for interactions files, ``{"user": ..., "item": ..., "timestamp": ...,
-            "rating": ...}`` naming header names or 0-based positions.
+            "rating": ...}`` naming header names or 0-based positions (``"time"`` is accepted
+            for ``"timestamp"``; :func:`~seqrec_bench.data.readers.parse_columns` reads the
+            ``user=COL,item=COL,time=COL`` form).
+        duplicates: ``"drop"`` (default) removes exact duplicate records (same user, item and
+            timestamp; the first in file order stays), ``"keep"`` keeps them. Both count them in
+            ``stats["hygiene"]``. Data without timestamps has no duplicates to tell.
         synthetic: options of the synthetic generator (see :class:`SyntheticConfig`).
         cache: reuse / write the prepared data set under ``dataset_cache_dir() / "prepared"``.
         progress: show download progress and a spinner (only when stderr is a terminal).
 
     Returns:
         The prepared data set; ``options`` holds every preprocessing option that was applied
-        (presets included) and ``stats`` the PROTOCOL §1 statistics.
+        (presets and ``duplicates`` included) and ``stats`` the PROTOCOL §1 statistics, with the
+        data-hygiene figures under ``stats["hygiene"]``.
 
     Raises:
         DatasetError: anything the user can fix (unknown name or format, missing or malformed
@@ -150,6 +157,7 @@ def load_dataset(
     if format is not None and format not in FORMATS:
         raise DatasetError(f"unknown format {format!r}: use one of {', '.join(FORMATS)}")
     given = _filters(min_rating, min_user_interactions, min_item_interactions)
+    check_duplicates(duplicates)
     name = str(name_or_path)
     if synthetic is not None and name != SYNTHETIC:
         raise DatasetError(f"synthetic options were given but the data set is {name!r}")
@@ -192,7 +200,7 @@ def load_dataset(
         def read() -> Interactions:
             return read_file(local, fmt, columns)
 
-    options = _plain(options)
+    options = _plain({**options, "duplicates": duplicates})
     key = prepared_key(name, checksum, options)
     if cache:
         hit = load_prepared(name, key)
@@ -206,6 +214,7 @@ def load_dataset(
             min_rating=options["min_rating"],
             min_user_interactions=options["min_user_interactions"],
             min_item_interactions=options["min_item_interactions"],
+            duplicates=duplicates,
         )
         stats = dataset_stats(
             prepared.sequences, prepared.timestamps, prepared.counts, records.files

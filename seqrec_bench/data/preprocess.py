@@ -2,6 +2,10 @@
 
 The steps, all vectorised (no Python loop per record):
 
+0. exact duplicate records (same user, item and timestamp) are counted and, by default
+   (``duplicates="drop"``), dropped, keeping the first in file order; without timestamps a
+   duplicate cannot be told from a repeat, so nothing is dropped (repeats are counted in the
+   statistics instead);
 1. ``min_rating`` drops records rated below it (the data must have ratings);
 2. user and item ids are factorised (sorted raw ids, so numeric ids keep their order);
 3. k-core filtering, repeated until nothing changes: items with fewer than
@@ -27,7 +31,11 @@ from seqrec_bench.data.readers import Interactions
 from seqrec_bench.data.sequences import Sequences, Vocabulary
 from seqrec_bench.data.split import MIN_SEQUENCE_LENGTH
 
-__all__ = ["Preprocessed", "preprocess_interactions"]
+__all__ = ["Preprocessed", "preprocess_interactions", "DUPLICATES"]
+
+#: What :func:`preprocess_interactions` does with exact duplicate records (same user, item and
+#: timestamp): ``"drop"`` keeps the first in file order (the default), ``"keep"`` keeps them all.
+DUPLICATES = ("drop", "keep")
 
 
 @dataclass(frozen=True)
@@ -40,14 +48,16 @@ class Preprocessed:
         timestamps: the timestamp of every entry of ``sequences.items`` (same order), or ``None``
             when the input had none.
         counts: what was read and what was dropped, by cause: ``raw_records``, ``raw_users``,
-            ``raw_items``, ``records_dropped_rating``/``_kcore``/``_short`` and
-            ``users_dropped_rating``/``_kcore``/``_short``.
+            ``raw_items``, ``records_dropped_rating``/``_kcore``/``_short``,
+            ``users_dropped_rating``/``_kcore``/``_short``, ``duplicates_found`` (exact duplicate
+            records beyond the first; ``None`` without timestamps, where they cannot be told from
+            repeats) and ``duplicates_dropped``.
     """
 
     sequences: Sequences
     vocab: Vocabulary
     timestamps: np.ndarray | None
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int | None] = field(default_factory=dict)
 
 
 def _vocab_array(values: np.ndarray | pd.Index) -> np.ndarray:
@@ -56,6 +66,52 @@ def _vocab_array(values: np.ndarray | pd.Index) -> np.ndarray:
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64)
     return arr.astype(str)
+
+
+def check_duplicates(value: object) -> str:
+    """``value`` if it is a valid ``duplicates`` option, else a one-line :class:`DatasetError`."""
+    if not isinstance(value, str) or value not in DUPLICATES:
+        raise DatasetError(
+            f"duplicates = {value!r} is not an option: use 'drop' (the default: remove exact "
+            "duplicate records, same user, item and timestamp) or 'keep' (--duplicates keep|drop)"
+        )
+    return value
+
+
+def _duplicated(users: np.ndarray, items: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
+    """Records whose (user, item, timestamp) an earlier record in file order already has."""
+    frame = pd.DataFrame({"u": users, "i": items, "t": timestamps}, copy=False)
+    return frame.duplicated(keep="first").to_numpy()
+
+
+def _nothing_left(
+    counts: dict[str, int],
+    per_user: np.ndarray,
+    filters: dict[str, float | int | None],
+) -> DatasetError:
+    """The error for a data set where no user keeps >= 3 interactions, saying why."""
+    need = MIN_SEQUENCE_LENGTH
+    n_records, n_users = counts["raw_records"], counts["raw_users"]
+    if not n_records:
+        return DatasetError("the data has no records: nothing to prepare")
+    if n_users == n_records:
+        return DatasetError(
+            f"no user has >= {need} interactions: each of the {n_users:,} users appears in "
+            "exactly one record, so the file looks like one sequence per user: pass --format "
+            "sequences if each line is 'user item item ...' (oldest first)"
+        )
+    given = {k: v for k, v in filters.items() if v is not None}
+    most = int(per_user.max()) if len(per_user) else 0
+    if not given:
+        return DatasetError(
+            f"no user has >= {need} interactions (the most any of the {n_users:,} users has is "
+            f"{most}, in {n_records:,} records): leave-one-out needs {need} per user; check the "
+            "user column (--columns user=COL)"
+        )
+    options = ", ".join(f"{k}={v}" for k, v in filters.items())
+    return DatasetError(
+        f"no user has >= {need} interactions after filtering ({options}); relax the filters"
+    )
 
 
 def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -109,6 +165,7 @@ def preprocess_interactions(
     min_rating: float | None = None,
     min_user_interactions: int | None = None,
     min_item_interactions: int | None = None,
+    duplicates: str = "drop",
 ) -> Preprocessed:
     """Filter, remap and order raw records into sequences.
 
@@ -117,22 +174,29 @@ def preprocess_interactions(
         min_rating: drop records with a rating below this (``None``: keep all).
         min_user_interactions: user k-core threshold (``None``/0/1: no user k-core).
         min_item_interactions: item k-core threshold (``None``/0/1: no item k-core).
+        duplicates: ``"drop"`` (default) removes exact duplicate records (same user, item and
+            timestamp; the first in file order stays), ``"keep"`` keeps them; both count them.
+            Without timestamps nothing is a duplicate (it cannot be told from a repeat).
 
     Returns:
         Sequences, vocabulary, aligned timestamps and the drop counts.
 
     Raises:
-        DatasetError: ``min_rating`` without ratings, or no user left after filtering.
+        DatasetError: ``min_rating`` without ratings, an unknown ``duplicates``, or no user left
+            after filtering (the message says why when it can tell).
 
     Example:
-        >>> recs = Interactions(users=np.array([7, 7, 7, 9]), items=np.array([3, 1, 2, 1]),
-        ...                     timestamps=np.array([2, 1, 1, 5]))
+        >>> recs = Interactions(users=np.array([7, 7, 7, 9, 7]), items=np.array([3, 1, 2, 1, 2]),
+        ...                     timestamps=np.array([2, 1, 1, 5, 1]))
         >>> out = preprocess_interactions(recs)
         >>> out.sequences.to_lists(), out.counts["users_dropped_short"]
         ([[1, 2, 3]], 1)
+        >>> out.counts["duplicates_found"], out.counts["duplicates_dropped"]
+        (1, 1)
     """
+    check_duplicates(duplicates)
     n_raw = len(records)
-    counts = {
+    counts: dict[str, int] = {
         "raw_records": n_raw,
         "records_dropped_rating": 0,
         "records_dropped_kcore": 0,
@@ -140,7 +204,9 @@ def preprocess_interactions(
         "users_dropped_rating": 0,
         "users_dropped_kcore": 0,
         "users_dropped_short": 0,
+        "duplicates_dropped": 0,
     }
+    found: int | None = None  # exact duplicates beyond the first (None: no timestamps)
     user_codes, user_values = _factorize(records.users)
     item_codes, item_values = _factorize(records.items)
     n_users_raw, n_items_raw = len(user_values), len(item_values)
@@ -151,15 +217,24 @@ def preprocess_interactions(
     users = user_codes.astype(np.int64, copy=False)
     items = item_codes.astype(np.int64, copy=False)
 
+    if records.timestamps is not None:
+        dup = _duplicated(users, items, records.timestamps) if n_raw else np.zeros(0, bool)
+        found = n_dup = int(np.count_nonzero(dup))
+        if n_dup and duplicates == "drop":
+            ok = ~dup
+            keep, users, items = keep[ok], users[ok], items[ok]
+            counts["duplicates_dropped"] = n_dup
+    n_read = len(keep)  # records the filters start from
+
     if min_rating is not None:
         if records.ratings is None:
             raise DatasetError(
                 f"min_rating={min_rating} was given but the data has no rating column; drop "
                 "--min-rating or name the rating column with --columns rating=<name>"
             )
-        ok = records.ratings >= min_rating
+        ok = records.ratings[keep] >= min_rating
         keep, users, items = keep[ok], users[ok], items[ok]
-        counts["records_dropped_rating"] = n_raw - len(keep)
+        counts["records_dropped_rating"] = n_read - len(keep)
         counts["users_dropped_rating"] = n_users_raw - _n_present(users, n_users_raw)
 
     def apply(mask: np.ndarray, cause: str) -> bool:
@@ -174,6 +249,7 @@ def preprocess_interactions(
 
     min_item = min_item_interactions or 0
     min_user = min_user_interactions or 0
+    per_user_read = np.bincount(users, minlength=n_users_raw)
     while True:
         changed = False
         if min_item > 1:
@@ -189,10 +265,14 @@ def preprocess_interactions(
             break
 
     if len(keep) == 0:
-        raise DatasetError(
-            f"no user has >= {MIN_SEQUENCE_LENGTH} interactions after filtering "
-            f"(min_rating={min_rating}, min_user_interactions={min_user_interactions}, "
-            f"min_item_interactions={min_item_interactions}); relax the filters"
+        raise _nothing_left(
+            counts,
+            per_user_read,
+            {
+                "min_rating": min_rating,
+                "min_user_interactions": min_user_interactions,
+                "min_item_interactions": min_item_interactions,
+            },
         )
 
     # dense ids in the order of the (sorted) raw ids
@@ -216,4 +296,9 @@ def preprocess_interactions(
         user_ids=_vocab_array(user_values[user_used]),
         item_ids=_vocab_array(item_values[item_used]),
     )
-    return Preprocessed(sequences=sequences, vocab=vocab, timestamps=timestamps, counts=counts)
+    return Preprocessed(
+        sequences=sequences,
+        vocab=vocab,
+        timestamps=timestamps,
+        counts={**counts, "duplicates_found": found},
+    )

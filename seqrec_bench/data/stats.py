@@ -13,11 +13,23 @@
   whose position depends on such a tie (``None`` for data without timestamps);
 * ``valid_repeat_share`` / ``test_repeat_share``: share of validation / test targets that also
   occur in their own input sequence (repeat consumption; PROTOCOL §3);
-* ``files``: the raw file name(s).
+* ``files``: the raw file name(s);
+* ``hygiene``: the data-hygiene figures in one place (see :func:`hygiene_line` and
+  :func:`hygiene_warnings`): ``duplicates_found`` (exact duplicate records, same user, item and
+  timestamp, beyond the first; ``None`` without timestamps, where a duplicate cannot be told from
+  a repeat), ``duplicates_dropped``, ``duplicates_kept``, ``duplicate_share`` (found / raw
+  records), ``consecutive_repeats`` (positions whose item equals the previous item of the same
+  user, after ordering), ``consecutive_repeat_share`` (of the interactions),
+  ``users_dropped_short``, ``tied_share``, ``test_target_tied_share`` and ``test_repeat_share``
+  (copies of the keys above).
+
+``records_dropped`` counts every record that was read and is not in the sequences, dropped
+duplicates included, so ``raw_records - records_dropped == interactions``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,7 +42,23 @@ if TYPE_CHECKING:
 
     from seqrec_bench.data.dataset import PreparedDataset
 
-__all__ = ["dataset_stats", "stats_table", "render_stats"]
+__all__ = [
+    "dataset_stats",
+    "stats_table",
+    "render_stats",
+    "hygiene_line",
+    "hygiene_warnings",
+    "DUPLICATE_WARN_SHARE",
+    "TIED_TARGET_WARN_SHARE",
+    "REPEAT_TARGET_WARN_SHARE",
+]
+
+#: Warn when more than this share of the raw records are exact duplicates (dropped or kept).
+DUPLICATE_WARN_SHARE = 0.01
+#: Warn when more than this share of the test targets are placed by a tie in time.
+TIED_TARGET_WARN_SHARE = 0.05
+#: Warn when more than this share of the test targets repeat an item of their own input.
+REPEAT_TARGET_WARN_SHARE = 0.5
 
 
 def _share(mask: np.ndarray) -> float:
@@ -40,7 +68,7 @@ def _share(mask: np.ndarray) -> float:
 def dataset_stats(
     sequences: Sequences,
     timestamps: np.ndarray | None = None,
-    counts: dict[str, int] | None = None,
+    counts: Mapping[str, int | None] | None = None,
     files: list[str] | None = None,
 ) -> dict[str, Any]:
     """Compute the statistics of prepared sequences (see the module docstring for the keys).
@@ -56,8 +84,12 @@ def dataset_stats(
         >>> st = dataset_stats(s, timestamps=np.array([5, 5, 6, 1, 2, 3, 3]))
         >>> st["tied_share"], st["test_target_tied_share"], st["test_repeat_share"]
         (0.5714285714285714, 0.5, 1.0)
+        >>> st["hygiene"]["consecutive_repeats"], st["hygiene"]["duplicates_found"]
+        (0, None)
     """
-    counts = dict(counts or {})
+    given = dict(counts or {})
+    found = given.get("duplicates_found")
+    known: dict[str, int] = {k: int(v) for k, v in given.items() if v is not None}
     lengths = sequences.lengths
     n_users, n_items, n_inter = sequences.n_users, sequences.n_items, len(sequences.items)
     offsets, items = sequences.offsets, sequences.items
@@ -97,34 +129,162 @@ def dataset_stats(
         }
     else:
         length = dict.fromkeys(("min", "p25", "median", "mean", "p75", "p90", "max"), 0)
-    dropped = sum(counts.get(f"records_dropped_{c}", 0) for c in ("rating", "kcore", "short"))
+    dup_dropped = known.get("duplicates_dropped", 0)
+    dropped = dup_dropped + sum(
+        known.get(f"records_dropped_{c}", 0) for c in ("rating", "kcore", "short")
+    )
+    raw_records = known.get("raw_records", n_inter)
+    # consecutive repeats: an item equal to the previous one of the same user (after ordering)
+    repeats = int(np.count_nonzero((items[1:] == items[:-1]) & (user_of[1:] == user_of[:-1])))
+    hygiene = {
+        "duplicates_found": found,
+        "duplicates_dropped": dup_dropped if found is not None else None,
+        "duplicates_kept": found - dup_dropped if found is not None else None,
+        "duplicate_share": (found / raw_records if raw_records else 0.0)
+        if found is not None
+        else None,
+        "consecutive_repeats": repeats,
+        "consecutive_repeat_share": repeats / n_inter if n_inter else 0.0,
+        "users_dropped_short": known.get("users_dropped_short", 0),
+        "tied_share": tied_share,
+        "test_target_tied_share": test_tied,
+        "test_repeat_share": _share(test_repeat),
+    }
     return {
         "users": n_users,
         "items": n_items,
         "interactions": n_inter,
         "density": n_inter / (n_users * n_items) if n_users and n_items else 0.0,
         "length": length,
-        "raw_records": counts.get("raw_records", n_inter),
-        "raw_users": counts.get("raw_users", n_users),
-        "raw_items": counts.get("raw_items", n_items),
+        "raw_records": raw_records,
+        "raw_users": known.get("raw_users", n_users),
+        "raw_items": known.get("raw_items", n_items),
         "records_dropped": dropped,
-        "records_dropped_rating": counts.get("records_dropped_rating", 0),
-        "records_dropped_kcore": counts.get("records_dropped_kcore", 0),
-        "records_dropped_short": counts.get("records_dropped_short", 0),
-        "users_dropped_rating": counts.get("users_dropped_rating", 0),
-        "users_dropped_kcore": counts.get("users_dropped_kcore", 0),
-        "users_dropped_short": counts.get("users_dropped_short", 0),
+        "records_dropped_rating": known.get("records_dropped_rating", 0),
+        "records_dropped_kcore": known.get("records_dropped_kcore", 0),
+        "records_dropped_short": known.get("records_dropped_short", 0),
+        "users_dropped_rating": known.get("users_dropped_rating", 0),
+        "users_dropped_kcore": known.get("users_dropped_kcore", 0),
+        "users_dropped_short": known.get("users_dropped_short", 0),
         "tied_share": tied_share,
         "valid_target_tied_share": valid_tied,
         "test_target_tied_share": test_tied,
         "valid_repeat_share": _share(valid_repeat),
         "test_repeat_share": _share(test_repeat),
         "files": list(files or []),
+        "hygiene": hygiene,
     }
 
 
 def _pct(value: float | None) -> str:
     return "n/a (no timestamps)" if value is None else f"{100 * value:.1f}%"
+
+
+def _share_text(value: float) -> str:
+    """A share as a percentage; a tiny but non-zero share is not shown as 0.0%."""
+    return "<0.1%" if 0 < value < 0.0005 else f"{100 * value:.1f}%"
+
+
+def _hygiene(stats: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``hygiene`` figures of ``stats``; older statistics without them give what they hold."""
+    hygiene = stats.get("hygiene")
+    if isinstance(hygiene, Mapping):
+        return dict(hygiene)
+    return {
+        "missing": True,
+        "users_dropped_short": stats.get("users_dropped_short", 0),
+        "tied_share": stats.get("tied_share"),
+        "test_target_tied_share": stats.get("test_target_tied_share"),
+        "test_repeat_share": stats.get("test_repeat_share"),
+    }
+
+
+def _duplicates_text(h: Mapping[str, Any]) -> str:
+    found = h.get("duplicates_found")
+    if h.get("missing"):
+        return "duplicates: not counted (prepared before the hygiene checks)"
+    if found is None:
+        return "duplicates: cannot be told from repeats (no timestamps)"
+    if not found:
+        return "duplicates: none"
+    share = _share_text(h.get("duplicate_share") or 0.0)
+    if h.get("duplicates_kept"):
+        return f"duplicates: {found:,} kept ({share})"
+    return f"duplicates: {found:,} dropped ({share})"
+
+
+def hygiene_line(stats: Mapping[str, Any]) -> str:
+    """One short line of data-hygiene figures for a run's data set summary.
+
+    Args:
+        stats: the statistics of a prepared data set (:func:`dataset_stats`).
+
+    Example:
+        >>> s = Sequences.from_lists([[1, 1, 2], [2, 3, 4]], n_items=4)
+        >>> counts = {"raw_records": 8, "users_dropped_short": 1,
+        ...           "duplicates_found": 1, "duplicates_dropped": 1}
+        >>> hygiene_line(dataset_stats(s, np.array([1, 2, 3, 1, 2, 2]), counts))
+        'duplicates: 1 dropped (12.5%); consecutive repeats: 1 (16.7%); short users dropped: 1; test targets placed by a tie: 50.0%'
+        >>> hygiene_line(dataset_stats(s))
+        'duplicates: cannot be told from repeats (no timestamps); consecutive repeats: 1 (16.7%); short users dropped: 0; test targets placed by a tie: n/a (no timestamps)'
+    """
+    h = _hygiene(stats)
+    parts = [_duplicates_text(h)]
+    if "consecutive_repeats" in h:
+        repeats = int(h["consecutive_repeats"])
+        share = _share_text(h.get("consecutive_repeat_share") or 0.0)
+        parts.append(f"consecutive repeats: {repeats:,} ({share})")
+    parts.append(f"short users dropped: {int(h.get('users_dropped_short') or 0):,}")
+    tied = h.get("test_target_tied_share")
+    parts.append(
+        "test targets placed by a tie: "
+        + ("n/a (no timestamps)" if tied is None else _share_text(tied))
+    )
+    return "; ".join(parts)
+
+
+def hygiene_warnings(stats: Mapping[str, Any]) -> list[str]:
+    """Warnings for data-hygiene figures above their thresholds (one line each; may be empty).
+
+    * more than :data:`DUPLICATE_WARN_SHARE` of the records are exact duplicates (dropped or kept);
+    * more than :data:`TIED_TARGET_WARN_SHARE` of the test targets are placed by a tie in time;
+    * more than :data:`REPEAT_TARGET_WARN_SHARE` of the test targets repeat an input item.
+
+    Example:
+        >>> s = Sequences.from_lists([[1, 2, 1], [2, 3, 2]], n_items=3)
+        >>> for w in hygiene_warnings(dataset_stats(s)):
+        ...     print(w)
+        100.0% of the test targets repeat an item of the user's own input (repeat consumption, PROTOCOL §3): scores reward re-recommending seen items; check the data for duplicate records
+    """
+    h = _hygiene(stats)
+    out = []
+    found, share = h.get("duplicates_found"), h.get("duplicate_share")
+    if found and share is not None and share > DUPLICATE_WARN_SHARE:
+        raw = stats.get("raw_records")
+        of = f"{found:,} of {raw:,} records" if isinstance(raw, int) else f"{found:,} records"
+        head = (
+            f"{_share_text(share)} of the records are exact duplicates (same user, item and "
+            f"timestamp; {of})"
+        )
+        if h.get("duplicates_kept"):
+            out.append(f"{head}: kept: numbers may be inflated (--duplicates drop removes them)")
+        else:
+            out.append(f"{head}: dropped, keeping the first of each; check how the log was made")
+    tied = h.get("test_target_tied_share")
+    if tied is not None and tied > TIED_TARGET_WARN_SHARE:
+        out.append(
+            f"{_share_text(tied)} of the test targets are placed by a tie (the same timestamp as "
+            "another interaction of the user, so the file order decides which one is the "
+            "target): results depend on the row order of the file"
+        )
+    repeat = h.get("test_repeat_share")
+    if repeat is not None and repeat > REPEAT_TARGET_WARN_SHARE:
+        out.append(
+            f"{_share_text(repeat)} of the test targets repeat an item of the user's own input "
+            "(repeat consumption, PROTOCOL §3): scores reward re-recommending seen items; check "
+            "the data for duplicate records"
+        )
+    return out
 
 
 def stats_table(stats: dict[str, Any], title: str | None = None) -> Table:
@@ -137,6 +297,8 @@ def stats_table(stats: dict[str, Any], title: str | None = None) -> Table:
     from rich.table import Table
 
     length = stats["length"]
+    h = _hygiene(stats)
+    dup_dropped = h.get("duplicates_dropped") or 0
     rows = [
         ("users", f"{stats['users']:,}"),
         ("items", f"{stats['items']:,}"),
@@ -154,7 +316,9 @@ def stats_table(stats: dict[str, Any], title: str | None = None) -> Table:
         ),
         (
             "records dropped",
-            f"{stats['records_dropped']:,} (min rating {stats['records_dropped_rating']:,}, "
+            f"{stats['records_dropped']:,} ("
+            + (f"duplicates {dup_dropped:,}, " if dup_dropped else "")
+            + f"min rating {stats['records_dropped_rating']:,}, "
             f"k-core {stats['records_dropped_kcore']:,}, short users "
             f"{stats['records_dropped_short']:,})",
         ),
@@ -175,6 +339,14 @@ def stats_table(stats: dict[str, Any], title: str | None = None) -> Table:
         (
             "targets repeating an input item (valid / test)",
             f"{_pct(stats['valid_repeat_share'])} / {_pct(stats['test_repeat_share'])}",
+        ),
+        ("exact duplicate records (user, item, time)", _duplicates_text(h).split(": ", 1)[1]),
+        (
+            "consecutive repeats of an item",
+            "-"
+            if "consecutive_repeats" not in h
+            else f"{int(h['consecutive_repeats']):,} "
+            f"({_share_text(h.get('consecutive_repeat_share') or 0.0)})",
         ),
         ("files", ", ".join(stats["files"]) or "-"),
     ]
@@ -206,3 +378,6 @@ def render_stats(dataset: PreparedDataset, console: Console | None = None) -> No
         params = ", ".join(f"{k}={v}" for k, v in dataset.options["synthetic"].items())
         console.print(f"generator: {params}")
     console.print(stats_table(dataset.stats, title=f"{dataset.name} statistics"))
+    console.print(f"hygiene: {hygiene_line(dataset.stats)}", markup=False, highlight=False)
+    for warning in hygiene_warnings(dataset.stats):
+        console.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)

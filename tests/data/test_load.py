@@ -71,6 +71,7 @@ def test_local_file_no_kcore_by_default(tmp_path: Path) -> None:
         "min_item_interactions": None,
         "format": "interactions",
         "columns": None,
+        "duplicates": "drop",
     }
     assert ds.stats["users"] == 12 and ds.stats["users_dropped_short"] == 1
     assert len(ds.checksum) == 64
@@ -164,6 +165,7 @@ def test_named_from_data_dir(tmp_path: Path, ml100k_zip: Path, where: str) -> No
         "min_rating": None,
         "min_user_interactions": 5,
         "min_item_interactions": 5,
+        "duplicates": "drop",
     }
     assert ds.stats["files"] == ["u.data"]
     assert ds.stats["users"] == 12 and ds.stats["interactions"] == 96
@@ -173,7 +175,12 @@ def test_named_preset_can_be_overridden(tmp_path: Path, ml100k_zip: Path) -> Non
     ds = load_dataset(
         "ml-100k", data_dir=tmp_path, min_item_interactions=0, min_rating=3, progress=False
     )
-    assert ds.options == {"min_rating": 3.0, "min_user_interactions": 5, "min_item_interactions": 0}
+    assert ds.options == {
+        "min_rating": 3.0,
+        "min_user_interactions": 5,
+        "min_item_interactions": 0,
+        "duplicates": "drop",
+    }
 
 
 def test_named_zip_with_wrong_md5(

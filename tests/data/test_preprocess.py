@@ -148,8 +148,9 @@ def test_counts_add_up() -> None:
         recs, min_rating=2, min_user_interactions=5, min_item_interactions=4
     )
     c = out.counts
+    assert c["duplicates_found"] == c["duplicates_dropped"] > 0  # random logs repeat triples
     dropped = c["records_dropped_rating"] + c["records_dropped_kcore"] + c["records_dropped_short"]
-    assert c["raw_records"] - dropped == len(out.sequences.items)
+    assert c["raw_records"] - c["duplicates_dropped"] - dropped == len(out.sequences.items)
     users = c["users_dropped_rating"] + c["users_dropped_kcore"] + c["users_dropped_short"]
     assert c["raw_users"] - users == out.sequences.n_users
     assert out.sequences.lengths.min() >= 5 and out.sequences.item_counts()[1:].min() >= 4
@@ -160,5 +161,9 @@ def test_counts_add_up() -> None:
 
 
 def test_nothing_left_is_an_error() -> None:
-    with pytest.raises(DatasetError, match="relax the filters"):
+    with pytest.raises(DatasetError, match=r"the most any of the 2 users has is 2, in 3 records"):
         preprocess_interactions(records([(1, 1, 1), (1, 2, 2), (2, 1, 1)]))
+    with pytest.raises(DatasetError, match="min_user_interactions=5.*relax the filters"):
+        preprocess_interactions(
+            records([(1, 1, 1), (1, 2, 2), (1, 3, 3), (2, 1, 1)]), min_user_interactions=5
+        )

@@ -28,6 +28,9 @@ def test_ml100k_raw_file() -> None:
     # PROTOCOL §1.4: 76% of ML-100K interactions share (user, timestamp) with another one
     assert st["tied_share"] == pytest.approx(0.758, abs=0.001)
     assert st["test_repeat_share"] == 0.0
+    # no exact duplicate records: dropping them changes nothing
+    assert st["hygiene"]["duplicates_found"] == 0
+    assert st["hygiene"]["consecutive_repeats"] == 0
 
 
 def test_ml100k_named_preset_from_data_dir() -> None:
@@ -37,6 +40,7 @@ def test_ml100k_named_preset_from_data_dir() -> None:
         "min_rating": None,
         "min_user_interactions": 5,
         "min_item_interactions": 5,
+        "duplicates": "drop",
     }
     # every user has >= 20 ratings; the 5-core removes the 333 movies rated fewer than 5 times
     assert (st["users"], st["items"]) == (943, 1349)
