@@ -34,12 +34,6 @@ err = Console(stderr=True, soft_wrap=True)
 _state = {"debug": False}
 
 
-class Protocol(StrEnum):
-    full = "full"
-    sampled_uniform_100 = "sampled-uniform-100"
-    sampled_pop_100 = "sampled-pop-100"
-
-
 class TableFormat(StrEnum):
     console = "console"
     markdown = "markdown"
@@ -183,9 +177,13 @@ def run(
     ] = "0",
     k: Annotated[str, typer.Option("--k", help="Cut-offs for HR@k / NDCG@k.")] = "5,10,20",
     protocol: Annotated[
-        Protocol,
-        typer.Option("--protocol", help="full ranking (default) or a legacy sampled protocol."),
-    ] = Protocol.full,
+        str,
+        typer.Option(
+            "--protocol",
+            help="full (ranking every item, the default) or a legacy sampled protocol: "
+            "sampled-uniform-N / sampled-pop-N (N negatives per user, e.g. sampled-pop-100).",
+        ),
+    ] = "full",
     exclude_seen: Annotated[
         bool,
         typer.Option(
@@ -267,6 +265,14 @@ def run(
             help="Torch CPU threads per cell (default: cores / jobs); recorded in each cell.",
         ),
     ] = None,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="No progress lines (epochs, cells); warnings and the table still print.",
+        ),
+    ] = False,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -295,7 +301,7 @@ def run(
             "data_dir": data_dir,
             "seeds": seeds,
             "k": k,
-            "protocol": protocol.value,
+            "protocol": protocol.strip().lower(),
             "exclude_seen": exclude_seen,
             "device": device,
             "output": output,
@@ -320,7 +326,9 @@ def run(
         cmdline = {name for name in flags if given(names.get(name, name))}
         base = load_run_config(config) if config is not None else None
         cfg = merge_cli(base, flags, cmdline)
-        run_experiment(cfg, console=out, log=err, dry_run=dry_run)
+        if quiet:
+            os.environ["SEQBENCH_PROGRESS"] = "0"
+        run_experiment(cfg, console=out, log=err, dry_run=dry_run, quiet=quiet)
 
 
 @app.command()
@@ -330,20 +338,33 @@ def table(
         TableFormat, typer.Option("--format", "-f", help="Output format.")
     ] = TableFormat.console,
     reference: Annotated[
-        str | None, typer.Option("--reference", help="Reference model (default: best per column).")
+        str | None,
+        typer.Option(
+            "--reference", help="Reference model (default: the run's, else best per column)."
+        ),
     ] = None,
     test: Annotated[
-        TestName, typer.Option("--test", help="Paired test over users.")
-    ] = TestName.ttest,
+        TestName | None, typer.Option("--test", help="Paired test over users (default: the run's).")
+    ] = None,
     correction: Annotated[
-        Correction, typer.Option("--correction", help="Multiple-comparison correction.")
-    ] = Correction.holm,
-    alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
+        Correction | None,
+        typer.Option("--correction", help="Multiple-comparison correction (default: the run's)."),
+    ] = None,
+    alpha: Annotated[
+        float | None, typer.Option("--alpha", help="Significance level (default: the run's).")
+    ] = None,
     metrics: Annotated[
         str | None,
         typer.Option(
             "--metrics",
             help="Comma-separated metrics, e.g. HR@10,NDCG@10,MRR@10 (default: the run's).",
+        ),
+    ] = None,
+    variant: Annotated[
+        str | None,
+        typer.Option(
+            "--variant",
+            help="Only cells of this config variant (a hash prefix, as `run` and `run --dry-run` print).",
         ),
     ] = None,
     models: Annotated[
@@ -378,7 +399,10 @@ def table(
         typer.Option("--efficiency", help="Add training time, parameters and peak memory columns."),
     ] = False,
 ) -> None:
-    """Re-render the table of stored results (no training)."""
+    """Re-render the table of stored results (no training).
+
+    Without --models/--datasets/--seeds/--variant it shows what the folder's last run printed.
+    """
     with _errors():
         from seqrec_bench.evaluation.metrics import parse_metric
         from seqrec_bench.report.runs import render_folder
@@ -390,10 +414,11 @@ def table(
             log=err,
             fmt=fmt.value,
             reference=reference,
-            test=test.value,
-            correction=correction.value,
+            test=test.value if test else None,
+            correction=correction.value if correction else None,
             alpha=alpha,
             metrics=metric_list,
+            variant=variant,
             models=_comma_list(models) or None,
             datasets=_comma_list(datasets_) or None,
             seeds=_int_list(seeds, "--seeds") if seeds else None,
@@ -555,6 +580,10 @@ def verify(
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PYTHONHASHSEED", "0")
+    if not sys.stdout.isatty():
+        # rich assumes 80 columns off a terminal, which folds --help into an unreadable column
+        # and cuts option texts ("already-download…"); a pipe or a log file has no width limit
+        os.environ.setdefault("COLUMNS", "120")
     app()
 
 

@@ -108,7 +108,9 @@ def _init_worker(data: dict[str, PreparedData], threads: int, devices: object, p
     import torch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops us
-    os.environ["SEQBENCH_PROGRESS"] = "0"  # live displays of several workers would garble stderr
+    if os.environ.get("SEQBENCH_PROGRESS", "").strip().lower() not in ("0", "off", "quiet"):
+        # live displays of several workers would garble stderr: one plain line per epoch each
+        os.environ["SEQBENCH_PROGRESS"] = "lines"
     torch.set_num_threads(threads)
     _WORKER["data"] = data
     _WORKER["device"] = devices.get() if devices is not None else None  # type: ignore[attr-defined]

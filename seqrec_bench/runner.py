@@ -62,7 +62,12 @@ def _output_dir(cfg: RunConfig) -> Path:
 
 
 def run_experiment(
-    cfg: RunConfig, console: Any = None, log: Any = None, *, dry_run: bool = False
+    cfg: RunConfig,
+    console: Any = None,
+    log: Any = None,
+    *,
+    dry_run: bool = False,
+    quiet: bool = False,
 ) -> Path:
     """Run every cell of ``cfg`` that is not complete yet, then write the tables.
 
@@ -71,6 +76,8 @@ def run_experiment(
         console: rich console for results (stdout).
         log: rich console for progress and diagnostics (stderr).
         dry_run: print the plan against the folder (complete / to run / stale) and stop.
+        quiet: no progress lines (data set summary, configs, cells); notes, warnings and the
+            table still print.
 
     Returns:
         The results folder.
@@ -83,12 +90,17 @@ def run_experiment(
 
     console = console or Console()
     log = log or Console(stderr=True)
-    plan = build_plan(cfg, log=lambda text: log.print(text, highlight=False))
+
+    def say(text: str) -> None:
+        if not quiet:
+            log.print(text, highlight=False)
+
+    plan = build_plan(cfg, log=say)
     out = _output_dir(cfg)
     rd = ResultsDir(out)
     for (dataset, label), resolved in plan.configs.items():
         model = next(m.model for m in cfg.models if m.label == label)
-        log.print(f"  [cyan]{label}[/] ({model}) on {dataset}: {resolved}", highlight=False)
+        say(f"  [cyan]{label}[/] ({model}) on {dataset}: {resolved}")
     if dry_run:
         render_dry_run(plan, plan_status(plan, rd), out, console)
         return out
@@ -104,7 +116,9 @@ def run_experiment(
                     highlight=False,
                 )
             for _, cell in status.complete:
-                log.print(f"    {cell.identity.describe()}: already complete, skipped")
+                say(f"    {cell.identity.describe()}: already complete, skipped")
+            for line in _beside_notes(plan, status, out):
+                log.print(f"[yellow]note:[/] {line}", highlight=False)
             for name, record in plan.datasets.items():
                 rd.write_dataset(name, record)
             failures: list[CellFailure] = []
@@ -117,12 +131,13 @@ def run_experiment(
                     return
                 rd.write_cell(outcome.identity, outcome.record, outcome.ranks)
                 stored_here += 1
-                _log_cell(log, outcome, stored_here, len(status.todo))
+                if not quiet:
+                    _log_cell(log, outcome, stored_here, len(status.todo))
 
             executor = _executor(plan)
             t0 = time.perf_counter()
             executor.run(status.todo, plan.data, on_done)
-            if status.todo:
+            if status.todo and not quiet:
                 log.print(
                     f"  {stored_here} cell(s) trained in {time.perf_counter() - t0:.1f}s "
                     f"({'in-process' if cfg.jobs == 1 else f'{cfg.jobs} worker processes'}, "
@@ -139,6 +154,38 @@ def run_experiment(
         raise
     log.print(f"results: {out}")
     return out
+
+
+def _short(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _beside_notes(plan: Plan, status: PlanStatus, out: Path) -> list[str]:
+    """One line per row whose folder already holds cells of another config of it.
+
+    Nothing is lost silently: say that the new config's cells go beside the old ones, what
+    changed, and how to see the old ones.
+    """
+    from seqrec_bench.store import differences
+
+    planned = {(t.identity.dataset, t.identity.label): t.identity for t in plan.tasks}
+    by_row: dict[tuple[str, str], dict[str, list[StoredCell]]] = {}
+    for cell in status.stale:
+        by_row.setdefault((cell.dataset, cell.label), {}).setdefault(
+            cell.identity.variant, []
+        ).append(cell)
+    lines = []
+    for (dataset, label), variants in by_row.items():
+        new = planned[(dataset, label)]
+        for variant, cells in variants.items():
+            changes = differences(cells[0].identity, new)
+            what = ", ".join(f"{f} {_short(a)} → {_short(b)}" for f, a, b in changes) or "its key"
+            lines.append(
+                f"{label} on {dataset}: new config ({what}), stored beside the {len(cells)} "
+                f"cell(s) of the old one (variant {variant[:8]}); this run's table shows the new "
+                f"one, `seqbench table {out} --variant {variant[:8]}` shows the old"
+            )
+    return lines
 
 
 def _executor(plan: Plan) -> Any:
@@ -207,7 +254,18 @@ def _finish(plan: Plan, rd: ResultsDir, started: str, console: Any, log: Any) ->
         "settings": cfg.to_dict(),
         "settings_hash": settings_hash,
         "executor": {"name": "local", "jobs": cfg.jobs, "threads_per_cell": plan.threads},
-        "cells": [str(c.path.relative_to(rd.root)) for c in cells],
+        "cells": [c.path.relative_to(rd.root).as_posix() for c in cells],
+        # what this run printed, so `seqbench table DIR` re-renders exactly that
+        "table": {
+            "cells": [c.path.relative_to(rd.root).as_posix() for c in cells],
+            "models": [m.label for m in cfg.models],
+            "datasets": [d.name for d in cfg.datasets],
+            "reference": cfg.reference,
+            "test": cfg.test,
+            "correction": cfg.correction,
+            "alpha": cfg.alpha,
+            "ks": list(cfg.ks),
+        },
         "environment": environment_info(plan.device, plan.threads),
     }
     rd.write_manifest(manifest)

@@ -54,6 +54,7 @@ __all__ = [
     "atomic_write_text",
     "config_hash",
     "differing_fields",
+    "differences",
     "to_json",
 ]
 
@@ -513,6 +514,18 @@ def differing_fields(a: CellIdentity, b: CellIdentity) -> list[str]:
     fa, fb = _flat(a.fields), _flat(b.fields)
     names = list(dict.fromkeys([*fa, *fb]))
     return [n for n in names if not _same(fa.get(n), fb.get(n))]
+
+
+def differences(a: CellIdentity, b: CellIdentity) -> list[tuple[str, Any, Any]]:
+    """``(field, value in a, value in b)`` for every identity field that differs.
+
+    Example:
+        >>> x = CellIdentity("d", "m", 0, {"config": {"order": 1}})
+        >>> differences(x, CellIdentity("d", "m", 0, {"config": {"order": 2}}))
+        [('order', 1, 2)]
+    """
+    fa, fb = _flat(a.fields), _flat(b.fields)
+    return [(n, fa.get(n), fb.get(n)) for n in differing_fields(a, b)]
 
 
 def _same(x: Any, y: Any) -> bool:

@@ -264,6 +264,36 @@ def test_sampled_protocol_runs(runner, tmp_path):
     assert "sampled-pop-100" in (out / "table.md").read_text()
 
 
+def test_sampled_protocols_take_any_n(runner, tmp_path):
+    """docs/protocol.md describes sampled-uniform-N / sampled-pop-N for any N, so does the CLI."""
+    out = tmp_path / "n49"
+    args = ["run", "--models", "pop", "--dataset", "synthetic", *SMALL, "--k", "10", "-o", str(out)]
+    run_ok(runner, [*args, "--protocol", "sampled-uniform-29"])
+    with np.load(cell_dir(out, "pop", 0) / "ranks.npz") as z:
+        assert z["ranks"].max() <= 30
+    bad = runner.invoke(app, [*args, "--protocol", "sampled-49"])
+    assert bad.exit_code == 2 and "valid: full, sampled-uniform-N" in bad.output
+
+
+def test_quiet_run_prints_no_progress_but_the_table(runner, tmp_path, monkeypatch):
+    monkeypatch.delenv("SEQBENCH_PROGRESS")  # stderr is not a terminal: epoch lines by default
+    args = ["run", "--models", "pop,transformer", "--dataset", "synthetic", *SMALL]
+    tiny = [
+        "--set",
+        "transformer.hidden=8",
+        "--set",
+        "transformer.max_len=8",
+        "--set",
+        "transformer.max_epochs=2",
+    ]
+    loud = run_ok(runner, [*args, *tiny, "-o", str(tmp_path / "a")])
+    assert "transformer seed 0 epoch 1/2: loss" in loud.output  # a piped run talks
+    assert "[1/2] synthetic/pop seed 0" in loud.output
+    quiet = run_ok(runner, [*args, *tiny, "-o", str(tmp_path / "b"), "--quiet"])
+    assert "epoch 1/2" not in quiet.output and "[1/2]" not in quiet.output
+    assert "NDCG@10" in quiet.output  # the table still prints
+
+
 def test_local_file_end_to_end(runner, tmp_path, rng):
     lines = ["user_id,item_id,timestamp"]
     for u in range(60):

@@ -65,14 +65,21 @@ def test_a_changed_config_never_overwrites_and_never_averages(consoles, tmp_path
     # the run's own table holds its cell only: one seed, no average with the old seed 1
     table = json.loads((out / "table.json").read_text())
     assert table["card"]["seeds"] == "0"
-    # the folder as a whole mixes two configs under one label: one clear line, no average
+    # `seqbench table` re-renders the last run (the new config) ...
+    assert render_folder(out).summary()["models"]["markov"]["NDCG@10"] == pytest.approx(
+        json.loads((out / "summary.json").read_text())["models"]["markov"]["NDCG@10"]
+    )
+    # ... and every markov cell of the folder mixes two configs: one clear line, no average
     with pytest.raises(ResultsError) as info:
-        render_folder(out)
+        render_folder(out, models=["markov"])
     msg = str(info.value)
     assert "markov on synthetic" in msg and "alpha" in msg and "select_on_validation" in msg
     assert "\n" not in msg
-    # choosing seeds that belong to one config renders
+    # choosing seeds, or the variant, of one config renders
     render_folder(out, seeds=[1])
+    old_variant = next(c.identity.variant for c in cells if c.seed == 1)
+    old = render_folder(out, variant=old_variant[:8])
+    assert old.card["seeds"] == "0, 1"  # the old config's two seeds, together
 
 
 def test_a_table_never_compares_protocols(consoles, tmp_path):
@@ -84,8 +91,23 @@ def test_a_table_never_compares_protocols(consoles, tmp_path):
     )
     run_experiment(sampled, *consoles)
     with pytest.raises(ResultsError, match="different protocols"):
-        render_folder(out)
+        render_folder(out, models=["pop", "markov"])
     render_folder(out, models=["pop"])
+
+
+def test_table_rerenders_what_the_last_run_printed(consoles, tmp_path):
+    """A stray cell (a smoke test's pop) must not join the table, nor reorder its rows."""
+    out = tmp_path / "last"
+    run_experiment(run_cfg(out, [ModelSpec("pop", "pop")]), *consoles)
+    grid = run_cfg(out, [ModelSpec("markov", "markov"), ModelSpec("bigram", "markov")])
+    grid.test, grid.reference = "wilcoxon", "bigram"
+    run_experiment(grid, *consoles)
+    log = Console(record=True, width=250)
+    table = render_folder(out, log=log)
+    assert list(table.models) == ["markov", "bigram"]  # the run's rows, in its order, without pop
+    assert table.summary() == json.loads((out / "summary.json").read_text())
+    assert "not in its last run's table" in " ".join(log.export_text().split())
+    assert list(render_folder(out, models=["pop", "markov"]).models) == ["pop", "markov"]
 
 
 def test_torn_cell_is_reported_then_exactly_it_is_retrained(consoles, tmp_path):

@@ -264,6 +264,33 @@ def print_report(report: Any, console: Any, fmt: str = "console") -> None:
     console.print(text, markup=False, highlight=False, soft_wrap=True, end="")
 
 
+def _last_run(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What the folder's last run printed: its cells, rows, columns and test settings."""
+    table = manifest.get("table")
+    if isinstance(table, dict):
+        return table
+    # manifests written before they recorded the table: rebuild it from the settings
+    from seqrec_bench.config import DatasetSpec
+
+    settings = manifest.get("settings") or {}
+    out: dict[str, Any] = {}
+    try:
+        out["models"] = [m["label"] for m in settings.get("models", [])]
+        out["datasets"] = [DatasetSpec(**d).name for d in settings.get("datasets", [])]
+    except (KeyError, TypeError):
+        pass
+    for key in ("reference", "test", "correction", "alpha", "ks"):
+        if key in settings:
+            out[key] = settings[key]
+    return out
+
+
+def _run_reference(last: dict[str, Any], cells: Sequence[StoredCell]) -> str | None:
+    """The last run's reference model, where it is among the shown rows."""
+    ref = last.get("reference")
+    return ref if ref in {c.label for c in cells} else None
+
+
 def render_folder(
     root: str | Path,
     *,
@@ -274,39 +301,77 @@ def render_folder(
     models: Sequence[str] | None = None,
     datasets: Sequence[str] | None = None,
     seeds: Sequence[int] | None = None,
+    variant: str | None = None,
+    reference: str | None = None,
+    test: str | None = None,
+    correction: str | None = None,
+    alpha: float | None = None,
     **options: Any,
 ) -> Any:
-    """``seqbench table``: the report of a folder's readable cells; unreadable ones are warned about.
+    """``seqbench table``: the report of a folder's stored cells.
+
+    Without ``models``/``datasets``/``seeds``/``variant`` it re-renders what the folder's last
+    run printed: its cells, its models in its order, its reference, test, correction and alpha
+    (so the Holm family is the run's); other cells need an explicit ``models``. Unreadable cells
+    are warned about (path and reason) and left out.
 
     Returns:
         The :class:`~seqrec_bench.report.Report`.
     """
-    from seqrec_bench.config import DEFAULT_KS, table_metrics
+    from seqrec_bench.config import (
+        DEFAULT_ALPHA,
+        DEFAULT_CORRECTION,
+        DEFAULT_KS,
+        DEFAULT_TEST,
+        table_metrics,
+    )
+
+    def warn(text: str) -> None:
+        if log is not None:
+            log.print(f"[yellow]{text}[/]", highlight=False)
 
     rd = ResultsDir(root)
     rd.check_exists()
     cells, problems = rd.scan()
     for problem in problems:
-        if log is not None:
-            log.print(
-                f"[yellow]warning:[/] skipped an unreadable cell: {problem} "
-                "(the next `seqbench run` of its command retrains it)",
-                highlight=False,
-            )
+        warn(
+            f"warning: skipped an unreadable cell: {problem} "
+            "(the next `seqbench run` of its command retrains it)"
+        )
     if not cells:
         raise ResultsError(
             f"{root} holds no readable cells; run `seqbench run` first"
             + (f" ({len(problems)} unreadable)" if problems else "")
         )
     manifest = rd.read_manifest()
-    if metrics is None:
-        metrics = table_metrics(manifest.get("settings", {}).get("ks", list(DEFAULT_KS)))
-    chosen = select_cells(cells, models, datasets, seeds)
+    last = _last_run(manifest)
+    filtered = bool(models or datasets or seeds is not None or variant)
+    if not filtered and last.get("cells"):
+        wanted = set(last["cells"])
+        chosen = [c for c in cells if c.path.relative_to(rd.root).as_posix() in wanted]
+        others = sorted({c.label for c in cells if c not in chosen})
+        if others:
+            warn(
+                f"note: {len(cells) - len(chosen)} other cell(s) in {root} ({', '.join(others)}) "
+                "are not in its last run's table; name them with --models to show them"
+            )
+    else:
+        chosen = select_cells(cells, models, datasets, seeds)
+        if variant:
+            chosen = [c for c in chosen if c.identity.variant.startswith(variant)]
     if not chosen:
         raise ResultsError(f"{root} holds no results for the requested models/data sets/seeds")
+    if metrics is None:
+        metrics = table_metrics(last.get("ks") or list(DEFAULT_KS))
     report = build_report(
-        chosen, rd.read_datasets(), manifest, metrics=metrics, models=models,
-        datasets=datasets, **options,
+        chosen, rd.read_datasets(), manifest, metrics=metrics,
+        models=models or last.get("models") or None,
+        datasets=datasets or last.get("datasets") or None,
+        reference=reference if reference is not None else _run_reference(last, chosen),
+        test=test or last.get("test") or DEFAULT_TEST,
+        correction=correction or last.get("correction") or DEFAULT_CORRECTION,
+        alpha=alpha if alpha is not None else last.get("alpha", DEFAULT_ALPHA),
+        **options,
     )  # fmt: skip
     if console is not None:
         print_report(report, console, fmt)

@@ -22,6 +22,7 @@ from seqrec_bench.training.trainer import (
     TrainingError,
     TrainResult,
     progress_enabled,
+    progress_mode,
     seeded,
     train,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "TrainingError",
     "seeded",
     "progress_enabled",
+    "progress_mode",
     "resolve_device",
     "SequenceBatch",
     "SequenceBatches",

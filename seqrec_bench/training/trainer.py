@@ -88,7 +88,7 @@ if TYPE_CHECKING:
     from seqrec_bench.models.base import Model, Validator
     from seqrec_bench.training.batches import BatchFactory
 
-__all__ = ["train", "TrainResult", "TrainingError", "seeded", "progress_enabled"]
+__all__ = ["train", "TrainResult", "TrainingError", "seeded", "progress_enabled", "progress_mode"]
 
 logger = logging.getLogger(__name__)
 
@@ -153,21 +153,30 @@ def seeded(seed: int, device: str | torch.device = "cpu") -> Iterator[None]:
         yield
 
 
-def progress_enabled() -> bool:
-    """Whether to draw the live progress display.
+def progress_mode() -> str:
+    """How training reports progress: ``"live"``, ``"lines"`` or ``"off"``.
 
-    ``SEQBENCH_PROGRESS=0`` turns it off and ``SEQBENCH_PROGRESS=1`` on; otherwise it is on only
-    when stderr is a terminal, so logs and CI output stay clean.
+    ``live`` is a rich display of epochs and batches (the default on a terminal); ``lines`` is one
+    plain line per epoch on stderr (the default when stderr is not a terminal: a log under nohup,
+    Slurm or CI still shows that a run is alive); ``off`` prints nothing. ``SEQBENCH_PROGRESS``
+    chooses: ``1``/``live``, ``lines``, ``0``/``off`` (``seqbench run --quiet`` sets ``off``).
     """
     env = os.environ.get("SEQBENCH_PROGRESS", "").strip().lower()
-    if env in ("0", "false", "no", "off"):
-        return False
-    if env in ("1", "true", "yes", "on"):
-        return True
+    if env in ("0", "false", "no", "off", "quiet"):
+        return "off"
+    if env in ("1", "true", "yes", "on", "live"):
+        return "live"
+    if env == "lines":
+        return "lines"
     try:
-        return sys.stderr.isatty()
+        return "live" if sys.stderr.isatty() else "lines"
     except (AttributeError, ValueError):
-        return False
+        return "lines"
+
+
+def progress_enabled() -> bool:
+    """Whether to draw the live progress display (see :func:`progress_mode`)."""
+    return progress_mode() == "live"
 
 
 def train(
@@ -244,7 +253,7 @@ def train(
     stop_reason = "max_epochs"
     start = time.perf_counter()
     last_epoch_seconds = 0.0
-    progress = _Progress(name, config.max_epochs, steps_per_epoch, monitor)
+    progress = _Progress(name, config.max_epochs, steps_per_epoch, monitor, seed=seed)
 
     # dropout draws from the global RNG: fork it, seeded with the run's dropout stream
     with seeded(stream_seed(seed, "dropout"), device), progress:
@@ -351,12 +360,18 @@ def _describe(name: str, record: dict[str, float], monitor: str) -> str:
 
 
 class _Progress:
-    """A rich display of epochs and batches; does nothing unless :func:`progress_enabled`."""
+    """A rich display of epochs and batches, or one plain line per epoch (see :func:`progress_mode`)."""
 
-    def __init__(self, name: str, max_epochs: int, steps: int | None, monitor: str) -> None:
-        self.enabled = progress_enabled()
+    def __init__(
+        self, name: str, max_epochs: int, steps: int | None, monitor: str, seed: int | None = None
+    ) -> None:
+        mode = progress_mode()
+        self.enabled = mode == "live"
+        self.lines = mode == "lines"
         self.name, self.max_epochs, self.steps, self.monitor = name, max_epochs, steps, monitor
+        self.seed = seed
         self._progress: Any = None
+        self._start = time.perf_counter()
 
     def __enter__(self) -> _Progress:
         if self.enabled:
@@ -401,6 +416,19 @@ class _Progress:
             self._progress.advance(self._batches)
 
     def end_epoch(self, record: dict[str, float], best: float | None) -> None:
+        if self.lines:
+            who = self.name if self.seed is None else f"{self.name} seed {self.seed}"
+            line = _describe(who, record, self.monitor).replace(
+                f"epoch {int(record['epoch'])}:", f"epoch {int(record['epoch'])}/{self.max_epochs}:"
+            )
+            if best is not None:
+                line += f", best {best:.4f}"
+            print(
+                f"{line}, {time.perf_counter() - self._start:.0f}s elapsed",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
         if self._progress is None:
             return
         info = f"loss {record['loss']:.4f}"

@@ -9,7 +9,7 @@ import torch
 
 from seqrec_bench.data import LeaveOneOutSplit, Sequences
 from seqrec_bench.evaluation.evaluator import EvaluationResult, Evaluator
-from seqrec_bench.training import TrainingError, progress_enabled, train
+from seqrec_bench.training import TrainingError, progress_enabled, progress_mode, train
 from seqrec_bench.training.trainer import _Progress
 
 _SMALL = {"hidden": 8, "batch_size": 16, "max_len": 6}
@@ -219,9 +219,18 @@ def test_adamw_and_grad_clip_train_a_model(toy_model_cls, split):
     assert not torch.equal(model.module.proj.weight, plain.module.proj.weight)
 
 
-def test_progress_is_quiet_off_a_terminal(toy_model_cls, split, capsys, monkeypatch):
+def test_progress_off_a_terminal_is_one_plain_line_per_epoch(
+    toy_model_cls, split, capsys, monkeypatch
+):
+    """A piped run (nohup, Slurm, CI) must show it is alive: no live display, but epoch lines."""
     monkeypatch.delenv("SEQBENCH_PROGRESS", raising=False)
-    assert not progress_enabled()  # pytest captures stderr: not a terminal
+    assert progress_mode() == "lines" and not progress_enabled()  # pytest's stderr is no tty
+    toy_model_cls(**_SMALL, max_epochs=2, patience=5).fit(split.train, seed=3)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("toy seed 3 epoch 1/2: loss ") and "elapsed" in lines[0]
+    assert "\x1b" not in "".join(lines)  # plain text, no terminal control codes
+    monkeypatch.setenv("SEQBENCH_PROGRESS", "0")  # --quiet
     toy_model_cls(**_SMALL, max_epochs=1).fit(split.train, seed=0)
     assert capsys.readouterr().err == ""
 
