@@ -198,3 +198,56 @@ def test_cells_record_why_training_stopped(quiet, tmp_path):
     assert cells["transformer"]["stop_reason"] == "time_budget"
     assert cells["transformer"]["best_epoch"] == 1 and len(cells["transformer"]["history"]) == 1
     assert cells["pop"]["stop_reason"] is None
+
+
+def test_shipped_configs_parse_and_the_quickstart_is_offline():
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    for path in sorted(root.glob("*.toml")):
+        cfg = load_experiment(path)
+        assert cfg.models and cfg.datasets, path
+    quick = load_experiment(root / "quickstart.toml")
+    assert [d.source for d in quick.datasets] == ["synthetic"]  # nothing to download
+    assert [m.label for m in quick.models] == ["transformer", "gru", "markov", "pop"]
+
+
+@pytest.mark.parametrize(
+    "line,needle",
+    [
+        ("seeds = 3", "seeds expects a non-empty list of integers"),
+        ("k = 10", "k expects a non-empty list of integers"),
+        ('seeds = "0,1"', "seeds expects a non-empty list of integers"),
+        ('exclude_seen = "false"', "exclude_seen expects true or false"),
+        ("jobs = 1.5", "jobs expects an integer"),
+    ],
+)
+def test_experiment_values_are_type_checked_naming_file_and_key(tmp_path, line, needle):
+    path = tmp_path / "exp.toml"
+    path.write_text(f"{line}\n[[datasets]]\nsource = 'synthetic'\n[models.pop]\n")
+    with pytest.raises(ExperimentError) as info:
+        load_experiment(path)
+    assert str(path) in str(info.value) and needle in str(info.value)
+
+
+def test_experiment_stats_alpha_must_be_a_number(tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text(
+        "[[datasets]]\nsource = 'synthetic'\n[models.pop]\n[stats]\nalpha = 'five percent'\n"
+    )
+    with pytest.raises(ExperimentError, match=r"stats\.alpha expects a number"):
+        load_experiment(path)
+
+
+def test_model_values_in_an_experiment_are_strict_and_name_the_table(quiet, tmp_path):
+    cfg = parse_experiment(
+        {
+            "datasets": [{"source": "synthetic", **SMALL}],
+            "models": {"transformer": {"hidden": 32.5}},
+            "output": str(tmp_path / "o"),
+        },
+        origin="exp.toml",
+    )
+    with pytest.raises(ValueError) as info:
+        run_experiment(cfg, *quiet)
+    msg = str(info.value)
+    assert "exp.toml [models.transformer]" in msg and "hidden expects int, got 32.5" in msg
+    assert not (tmp_path / "o").exists()
