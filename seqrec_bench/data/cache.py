@@ -38,8 +38,8 @@ __all__ = [
 ]
 
 #: Bumped whenever preprocessing or the stored layout changes, so stale caches are not reused.
-#: 2: exact duplicate records are dropped by default (``duplicates`` option) and the
-#: statistics gained ``hygiene``.
+#: 2: exact duplicate records are dropped by default (``duplicates`` option), the statistics
+#: gained ``hygiene``, and string ids are stored as UTF-8 bytes plus offsets.
 PREPARED_FORMAT_VERSION = 2
 
 _CHUNK = 1 << 20
@@ -115,6 +115,36 @@ def prepared_key(name: str, checksum: str, options: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
+def _pack_ids(label: str, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Raw ids as ``.npz`` arrays that need no pickle and scale with the total id length.
+
+    Integer ids stay one int64 array; string ids become one UTF-8 byte buffer
+    (``<label>_utf8``) and the byte offsets of every id in it (``<label>_offsets``). A
+    fixed-width unicode array would cost 4 bytes x the longest id for every id.
+    """
+    if ids.dtype.kind in "iu":
+        return {label: ids.astype(np.int64)}
+    encoded = [str(v).encode("utf-8") for v in ids.tolist()]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    return {
+        f"{label}_utf8": np.frombuffer(b"".join(encoded), dtype=np.uint8),
+        f"{label}_offsets": offsets,
+    }
+
+
+def _unpack_ids(label: str, arrays: Any) -> np.ndarray:
+    """The ids :func:`_pack_ids` stored (also reads a plain array, as older caches hold)."""
+    if f"{label}_utf8" not in arrays.files:
+        plain = arrays[label]
+        return plain if plain.dtype.kind in "iu" else plain.astype(object)
+    blob = arrays[f"{label}_utf8"].tobytes()
+    bounds = arrays[f"{label}_offsets"].tolist()
+    out = np.empty(len(bounds) - 1, dtype=object)
+    out[:] = [blob[a:b].decode("utf-8") for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return out
+
+
 def _paths(name: str, key: str) -> tuple[Path, Path]:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:60]
     folder = dataset_cache_dir() / "prepared"
@@ -134,8 +164,11 @@ def load_prepared(name: str, key: str) -> PreparedDataset | None:
                 offsets=arrays["offsets"].astype(np.int64),
                 n_items=int(meta["n_items"]),
             )
-            vocab = Vocabulary(user_ids=arrays["user_ids"], item_ids=arrays["item_ids"])
-    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+            vocab = Vocabulary(
+                user_ids=_unpack_ids("user_ids", arrays),
+                item_ids=_unpack_ids("item_ids", arrays),
+            )
+    except (OSError, ValueError, KeyError, UnicodeDecodeError, json.JSONDecodeError):
         return None  # a damaged cache entry is rebuilt, never trusted
     return PreparedDataset(
         name=meta["name"],
@@ -153,14 +186,14 @@ def save_prepared(dataset: PreparedDataset, key: str) -> Path:
     seqs = dataset.sequences
     # int32 halves the file; ids are < 2**31 for any catalogue that fits in memory
     items = seqs.items.astype(np.int32) if seqs.n_items < 2**31 - 1 else seqs.items
+    arrays: dict[str, Any] = {
+        "items": items,
+        "offsets": seqs.offsets,
+        **_pack_ids("user_ids", dataset.vocab.user_ids),
+        **_pack_ids("item_ids", dataset.vocab.item_ids),
+    }
     with atomic_path(arrays_path) as tmp, open(tmp, "wb") as fh:
-        np.savez(
-            fh,
-            items=items,
-            offsets=seqs.offsets,
-            user_ids=dataset.vocab.user_ids,
-            item_ids=dataset.vocab.item_ids,
-        )
+        np.savez(fh, **arrays)
     meta = {
         "name": dataset.name,
         "checksum": dataset.checksum,

@@ -61,11 +61,19 @@ class Preprocessed:
 
 
 def _vocab_array(values: np.ndarray | pd.Index) -> np.ndarray:
-    """Unique raw ids as int64 or as a numpy string array (so they save to ``.npz`` as they are)."""
+    """Unique raw ids as int64, or as an object array of ``str``.
+
+    Never a fixed-width unicode array: its width is that of the longest id, so one very long id
+    would make every id cost as much (gigabytes for a 1 MB id among 400 items).
+    """
     arr = np.asarray(values)
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64)
-    return arr.astype(str)
+    if arr.dtype == object and all(type(v) is str for v in arr):
+        return arr
+    out = np.empty(len(arr), dtype=object)
+    out[:] = [str(v) for v in arr]
+    return out
 
 
 def check_duplicates(value: object) -> str:

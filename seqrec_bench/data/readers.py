@@ -523,11 +523,19 @@ def read_sequences(path: str | Path) -> Interactions:
 
 
 def _tokens_to_ids(tokens: list[str]) -> np.ndarray:
-    arr = np.asarray(tokens, dtype=str)
-    try:
-        return arr.astype(np.int64)
-    except ValueError:
-        return arr
+    """int64 ids when every token is an integer, else an object array of the ``str`` tokens.
+
+    Never a fixed-width unicode array of all tokens: its width would be that of the longest
+    token, so one very long id would make every token cost as much.
+    """
+    if tokens and max(map(len, tokens)) <= 20:  # an int64 has at most 20 characters
+        try:
+            return np.asarray(tokens, dtype=str).astype(np.int64)
+        except ValueError:
+            pass
+    out = np.empty(len(tokens), dtype=object)
+    out[:] = tokens
+    return out
 
 
 def read_file(

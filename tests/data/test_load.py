@@ -237,3 +237,44 @@ def test_list_datasets(tmp_path: Path, ml100k_zip: Path, isolated_cache: Path) -
     info = {d["name"]: d for d in list_datasets()}
     assert info["ml-100k"]["cached"]
     assert info["ml-100k"]["path"] == str(isolated_cache / "ml-100k" / "u.data")
+
+
+# -- memory that scales with the ids ----------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["interactions", "sequences"])
+def test_one_very_long_id_costs_its_own_length(
+    tmp_path: Path, isolated_cache: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    # 300 items, one of them named by 200,000 characters: a fixed-width unicode vocabulary would
+    # hold 300 x 800 KB = 240 MB (in memory and in the cache); raw ids cost their own length
+    long_id = "x" * 200_000
+    items = [f"i{j}" for j in range(299)] + [long_id]
+    path = tmp_path / ("log.csv" if fmt == "interactions" else "seqs.txt")
+    if fmt == "interactions":
+        rows = [f"u{j % 50},{item},{j}" for j, item in enumerate(items * 2)]
+        path.write_text("user,item,timestamp\n" + "\n".join(rows) + "\n")
+    else:
+        lines = [f"u{u} " + " ".join(items[u::50]) for u in range(50)]
+        path.write_text("\n".join(lines) + "\n")
+    ds = load_dataset(path, format=fmt, progress=False)
+    assert ds.vocab.item_ids.dtype == object and ds.vocab.item_ids.nbytes <= 8 * 300
+    assert long_id in ds.vocab.item_ids.tolist()
+    (npz,) = (isolated_cache / "prepared").glob("*.npz")
+    assert npz.stat().st_size < 1_000_000
+    monkeypatch.setattr(load_module, "preprocess_interactions", None)  # must be a cache hit
+    cached = load_dataset(path, format=fmt, progress=False)
+    assert_same(ds, cached)
+    assert cached.vocab.item_ids.tolist() == ds.vocab.item_ids.tolist()
+
+
+def test_cache_with_non_ascii_ids_round_trips(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "log.csv"
+    users = ["zoë", "日本", "a,b"]
+    rows = [f'"{u}",item-é{k % 4},{k}' for u in users for k in range(5)]
+    path.write_text("user,item,timestamp\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    first = load_dataset(path, progress=False)
+    monkeypatch.setattr(load_module, "preprocess_interactions", None)  # must be a cache hit
+    second = load_dataset(path, progress=False)
+    assert_same(first, second)
+    assert sorted(second.vocab.user_ids.tolist()) == sorted(users)
