@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from seqrec_bench.stats.bootstrap import ConfidenceInterval, bootstrap_ci
+from seqrec_bench.stats.bootstrap import ConfidenceInterval, bootstrap_ci, bootstrap_cis
 from seqrec_bench.stats.corrections import benjamini_hochberg, bonferroni, holm, no_correction
 from seqrec_bench.stats.lookup import Lookup, UnknownNameError
 from seqrec_bench.stats.paired import TestResult, paired_t_test, permutation_test, wilcoxon_test
@@ -37,6 +37,7 @@ __all__ = [
     "no_correction",
     "ConfidenceInterval",
     "bootstrap_ci",
+    "bootstrap_cis",
     "TESTS",
     "CORRECTIONS",
     "Lookup",
