@@ -13,7 +13,14 @@ from seqrec_bench.data.dataset import DatasetError, PreparedDataset
 from seqrec_bench.data.load import SYNTHETIC, list_datasets, load_dataset
 from seqrec_bench.data.movielens import MOVIELENS
 from seqrec_bench.data.preprocess import Preprocessed, preprocess_interactions
-from seqrec_bench.data.readers import FORMATS, Interactions, detect_format, read_file
+from seqrec_bench.data.readers import (
+    COLUMNS_SYNTAX,
+    FORMATS,
+    Interactions,
+    detect_format,
+    parse_columns,
+    read_file,
+)
 from seqrec_bench.data.sequences import Sequences, Vocabulary
 from seqrec_bench.data.split import MIN_SEQUENCE_LENGTH, LeaveOneOutSplit
 from seqrec_bench.data.stats import (
@@ -41,6 +48,8 @@ __all__ = [
     "Interactions",
     "detect_format",
     "read_file",
+    "parse_columns",
+    "COLUMNS_SYNTAX",
     "Preprocessed",
     "preprocess_interactions",
     "dataset_stats",

@@ -155,7 +155,10 @@ def load_dataset(
         (300, 500)
     """
     if format is not None and format not in FORMATS:
-        raise DatasetError(f"unknown format {format!r}: use one of {', '.join(FORMATS)}")
+        raise DatasetError(
+            f"unknown format {format!r}: use --format interactions or --format sequences "
+            "(auto-detected when omitted)"
+        )
     given = _filters(min_rating, min_user_interactions, min_item_interactions)
     check_duplicates(duplicates)
     name = str(name_or_path)

@@ -114,7 +114,7 @@ def _nothing_left(
         return DatasetError(
             f"no user has >= {need} interactions (the most any of the {n_users:,} users has is "
             f"{most}, in {n_records:,} records): leave-one-out needs {need} per user; check the "
-            "user column (--columns user=COL)"
+            "user column (--columns user=COL,item=COL,time=COL)"
         )
     options = ", ".join(f"{k}={v}" for k, v in filters.items())
     return DatasetError(
@@ -238,7 +238,8 @@ def preprocess_interactions(
         if records.ratings is None:
             raise DatasetError(
                 f"min_rating={min_rating} was given but the data has no rating column; drop "
-                "--min-rating or name the rating column with --columns rating=<name>"
+                "--min-rating or name the rating column with --columns "
+                "user=COL,item=COL,time=COL,rating=COL"
             )
         ok = records.ratings[keep] >= min_rating
         keep, users, items = keep[ok], users[ok], items[ok]

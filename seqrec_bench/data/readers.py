@@ -6,7 +6,9 @@ Two formats are understood:
   separated by ``,``, ``;``, a tab, ``::`` (MovieLens ``ratings.dat``) or runs of spaces. Columns
   are found by header name (common aliases such as ``user_id``/``userId``/``uid`` are accepted),
   or given explicitly; a headerless file is read as ``user item rating timestamp`` when it has 4
-  fields (MovieLens ``u.data``) and ``user item timestamp`` when it has 3.
+  fields (MovieLens ``u.data``) and ``user item timestamp`` when it has 3. Parquet files
+  (``.parquet`` suffix or ``PAR1`` magic bytes) hold interactions too, one record per row, and
+  are read with pandas + pyarrow (the ``parquet`` extra: ``pip install 'seqrec-bench[parquet]'``).
 * ``sequences``: one line per user, ``user item item ...``, items already in time order
   (the ``Beauty.txt`` files of the S3-Rec/ICLRec code).
 
@@ -23,7 +25,7 @@ import io
 import itertools
 import lzma
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +42,10 @@ __all__ = [
     "read_interactions",
     "read_sequences",
     "read_file",
+    "parse_columns",
+    "COLUMNS_SYNTAX",
+    "is_parquet",
+    "read_parquet",
 ]
 
 #: The local file formats :func:`read_file` understands.
@@ -90,6 +96,23 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 
 _ROLES = ("user", "item", "timestamp", "rating")
 _REQUIRED = ("user", "item", "timestamp")
+#: The roles as the user names them: ``time`` is the short name of ``timestamp``.
+_ROLE_NAMES = {
+    "user": "user",
+    "item": "item",
+    "time": "timestamp",
+    "timestamp": "timestamp",
+    "rating": "rating",
+}
+_VALID_ROLES = "user, item, time, rating"
+
+#: The command-line form of the ``columns`` option (COL: a header name or a 0-based position).
+COLUMNS_SYNTAX = "user=COL,item=COL,time=COL[,rating=COL]"
+#: How to name columns, for the error messages: the CLI option and the TOML key.
+_COLUMNS_HOW = (
+    f"--columns {COLUMNS_SYNTAX} (COL: a header name or a 0-based position), or the TOML key "
+    'columns = { user = "...", item = "...", time = "..." }'
+)
 _SAMPLE_LINES = 50
 _SAMPLE_BYTES = 1 << 16
 _PARSER_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
@@ -116,6 +139,52 @@ class Interactions:
 
     def __len__(self) -> int:
         return len(self.users)
+
+
+# -- the columns option ------------------------------------------------------------------------
+def parse_columns(text: str) -> dict[str, str | int]:
+    """Parse the command-line form ``user=COL,item=COL,time=COL[,rating=COL]``.
+
+    ``COL`` is a header name or a 0-based position (all digits: an ``int``). ``time`` may also
+    be written ``timestamp``; the result uses the role names of :func:`read_interactions`
+    (``user``, ``item``, ``timestamp``, ``rating``). ``user`` and ``item`` are required; a
+    missing ``time`` is found by header name or by the headerless defaults.
+
+    Raises:
+        DatasetError: a part without ``=``, an unknown or repeated role, an empty column, or no
+            user / item column (one line naming the bad part and the valid roles).
+
+    Example:
+        >>> parse_columns("user=userId,item=movieId,time=timestamp")
+        {'user': 'userId', 'item': 'movieId', 'timestamp': 'timestamp'}
+        >>> parse_columns("user=0, item=1, time=3, rating=2")
+        {'user': 0, 'item': 1, 'timestamp': 3, 'rating': 2}
+    """
+    where = f"--columns {text!r}"
+    syntax = f"write --columns {COLUMNS_SYNTAX}, COL a header name or a 0-based position"
+    out: dict[str, str | int] = {}
+    for part in str(text).split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise DatasetError(f"{where}: {part.strip()!r} has no '=': {syntax}")
+        name, _, col = (x.strip() for x in part.partition("="))
+        role = _ROLE_NAMES.get(name.lower())
+        if role is None:
+            raise DatasetError(
+                f"{where}: unknown role {name!r}; valid roles are {_VALID_ROLES} ({syntax})"
+            )
+        if role in out:
+            raise DatasetError(f"{where}: the {name.lower()} column is given twice ({syntax})")
+        if not col:
+            raise DatasetError(f"{where}: {name}= names no column ({syntax})")
+        out[role] = int(col) if col.isascii() and col.isdigit() else col
+    missing = [r for r in ("user", "item") if r not in out]
+    if missing:
+        raise DatasetError(
+            f"{where}: no {' / '.join(missing)} column; user and item are required ({syntax})"
+        )
+    return out
 
 
 # -- sniffing ----------------------------------------------------------------------------------
@@ -204,7 +273,8 @@ def _has_header(rows: list[list[str]], columns: Mapping | None) -> bool:
 def detect_format(path: str | Path) -> str:
     """Guess whether ``path`` holds interaction records or per-user sequences.
 
-    Records use a fixed number of fields per line (or have a header, or use ``,``/``;``/``::``,
+    Parquet files (``.parquet`` or the ``PAR1`` magic) hold records. Text records use a fixed
+    number of fields per line (or have a header, or use ``,``/``;``/``::``,
     or repeat a user in the first field); sequences files have one line per user whose number of
     fields varies. A blank-separated file whose lines all have the same number of fields is only
     taken for records when its last column looks like unix timestamps; anything else is
@@ -218,6 +288,8 @@ def detect_format(path: str | Path) -> str:
         'interactions'
     """
     path = Path(path)
+    if is_parquet(path):
+        return "interactions"
     sample = _sample_lines(path)
     lines = [line for _, line in sample]
     sep = _delimiter(lines)
@@ -249,15 +321,25 @@ def detect_format(path: str | Path) -> str:
 
 # -- interactions ------------------------------------------------------------------------------
 def _resolve_columns(
-    path: Path, header: list[str] | None, n_fields: int, columns: Mapping | None
+    path: Path,
+    header: list[str] | None,
+    n_fields: int,
+    columns: Mapping | None,
+    header_where: str = "",
 ) -> dict[str, int | None]:
     """Map each role to a 0-based field position (``None``: the file has no such column)."""
-    columns = dict(columns or {})
-    unknown = sorted(set(columns) - set(_ROLES))
+    given = dict(columns or {})
+    unknown = sorted(str(k) for k in given if str(k).lower() not in _ROLE_NAMES)
     if unknown:
         raise DatasetError(
-            f"unknown column role(s) {unknown} in columns: valid roles are {list(_ROLES)}"
+            f"unknown column role(s) {unknown} in columns: valid roles are {_VALID_ROLES}"
         )
+    columns = {}
+    for name, spec in given.items():
+        role = _ROLE_NAMES[str(name).lower()]
+        if role in columns:
+            raise DatasetError(f"columns names the {role} column twice ({name!r}): give it once")
+        columns[role] = spec
     positions: dict[str, int | None] = {}
     for role, spec in columns.items():
         if spec is None:
@@ -301,8 +383,8 @@ def _resolve_columns(
         missing = [r for r in _REQUIRED if r not in positions]
         if missing:
             raise DatasetError(
-                f"{path}: no {' / '.join(missing)} column among the header {header}; name them "
-                "with --columns, e.g. --columns user=<name>,item=<name>,timestamp=<name>"
+                f"{header_where or path}: no {' / '.join(missing)} column among the header "
+                f"{header}; name the columns with {_COLUMNS_HOW}"
             )
     elif not all(r in positions for r in _REQUIRED):
         defaults = {
@@ -312,8 +394,9 @@ def _resolve_columns(
         if defaults is None:
             raise DatasetError(
                 f"{path} has no header and {n_fields} fields per line, so its columns cannot be "
-                "guessed (3 fields = user item timestamp, 4 = user item rating timestamp); pass "
-                "--columns user=<pos>,item=<pos>,timestamp=<pos>[,rating=<pos>] (0-based)"
+                "guessed (3 fields = user item timestamp, 4 = user item rating timestamp); give "
+                "their 0-based positions with --columns user=0,item=1,time=2[,rating=3], or the "
+                "TOML key columns = { user = 0, item = 1, time = 2 }"
             )
         for role, pos in defaults.items():
             positions.setdefault(role, pos)
@@ -341,18 +424,26 @@ def _data_line_number(path: Path, row: int, header: bool, sep: str) -> int:
     return -1
 
 
-def _bad_line(path: Path, line: int, what: str) -> DatasetError:
+def _bad_line(path: Path, line: int, what: str, hint: str = "") -> DatasetError:
+    return _bad_record(f"{path}:{line}", what, hint)
+
+
+def _bad_record(where: str, what: str, hint: str = "") -> DatasetError:
     return DatasetError(
-        f"{path}:{line}: {what}; fix or delete that line (or pass --format/--columns if the "
-        "file was read the wrong way)"
+        f"{where}: {what}; "
+        + (
+            hint
+            or "fix or delete that line (or, if the file was read the wrong way, pass --format "
+            f"interactions|sequences or --columns {COLUMNS_SYNTAX})"
+        )
     )
 
 
 def _to_ids(values: pd.Series) -> np.ndarray:
     """Raw ids as int64 when every id is an integer, else as an object array of strings.
 
-    Strings stay Python objects here (a fixed-width unicode copy of millions of ids would cost
-    gigabytes); only the unique ids become a numpy string array, in the vocabulary.
+    Strings stay Python objects (a fixed-width unicode copy of millions of ids would cost
+    gigabytes, and one long id would make every id cost as much).
     """
     if values.dtype.kind in "iu":
         return values.to_numpy(dtype=np.int64)
@@ -361,13 +452,23 @@ def _to_ids(values: pd.Series) -> np.ndarray:
         if np.all(arr == np.round(arr)):
             return arr.astype(np.int64)
         return arr.astype(str).astype(object)
-    return values.to_numpy(dtype=object)
+    out = values.to_numpy(dtype=object)
+    if len(out) and not isinstance(out[0], str):  # e.g. dates or bytes in a parquet column
+        out = np.array([str(v) for v in out], dtype=object)
+    return out
 
 
 def _to_numbers(
-    path: Path, values: pd.Series, role: str, header: bool, sep: str, allow_dates: bool
+    values: pd.Series, role: str, allow_dates: bool, locate: Callable[[int], str], hint: str = ""
 ) -> np.ndarray:
-    """A numeric column; a value that is not a number (or a date) is a malformed line."""
+    """A numeric column; a value that is not a number (or a date) is a malformed record.
+
+    ``locate(row)`` names the place of data row ``row`` (``file:line``), only on the error path.
+    """
+    if values.dtype.kind == "M":  # parquet datetimes (any unit, naive or with a time zone)
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+        return values.to_numpy().astype("datetime64[ns]").astype(np.int64)
     if values.dtype.kind in "iuf":
         return values.to_numpy()
     numbers = pd.to_numeric(values, errors="coerce")
@@ -379,10 +480,71 @@ def _to_numbers(
             return dates.to_numpy().astype("datetime64[ns]").astype(np.int64)
     if bad.any():
         row = int(np.argmax(bad))
-        line = _data_line_number(path, row, header, sep)
         kind = "a number or date" if allow_dates else "a number"
-        raise _bad_line(path, line, f"{role} {values.iloc[row]!r} is not {kind}")
+        raise _bad_record(locate(row), f"{role} {values.iloc[row]!r} is not {kind}", hint)
     return numbers.to_numpy()
+
+
+def _records(
+    path: Path,
+    frame: pd.DataFrame,
+    positions: dict[str, int | None],
+    stride: int,
+    locate: Callable[[int], str],
+    hint: str = "",
+) -> Interactions:
+    """The :class:`Interactions` in the columns ``positions`` names (pandas column ``pos * stride``)."""
+    out: dict[str, pd.Series] = {}
+    n_fields = (frame.shape[1] + stride - 1) // stride
+    for role, pos in positions.items():
+        if pos is None:
+            continue
+        if pos * stride >= frame.shape[1]:
+            raise DatasetError(f"{path}: column {pos} ({role}) is beyond the {n_fields} fields")
+        series = frame[frame.columns[pos * stride]]
+        missing = series.isna().to_numpy()
+        if missing.any():
+            raise _bad_record(locate(int(np.argmax(missing))), f"no {role} value", hint)
+        out[role] = series
+    del frame
+
+    timestamps = (
+        _to_numbers(out["timestamp"], "timestamp", True, locate, hint)
+        if "timestamp" in out
+        else None
+    )
+    ratings = _to_numbers(out["rating"], "rating", False, locate, hint) if "rating" in out else None
+    return Interactions(
+        users=_to_ids(out["user"]),
+        items=_to_ids(out["item"]),
+        timestamps=timestamps,
+        ratings=ratings,
+        files=[path.name],
+    )
+
+
+def _sequence_like(sample: list[tuple[int, str]], rows: list[list[str]]) -> str | None:
+    """Why blank- or tab-separated lines look like one sequence per user, or ``None``.
+
+    They do when the number of fields varies (which no records file of these separators can
+    do) and either it takes three or more values or no user (first field) repeats.
+    """
+    if len(rows) < 2:
+        return None
+    counts = [len(r) for r in rows]
+    if len(set(counts)) < 2:
+        return None
+    firsts = [r[0] for r in rows]
+    if len(set(counts)) < 3 and len(set(firsts)) < len(firsts):
+        return None
+    odd = next(k for k, c in enumerate(counts) if c != counts[0])
+    return (
+        f"{sample[odd][0]}: {counts[odd]} fields where line {sample[0][0]} has {counts[0]}: "
+        f"the lines have different numbers of fields ({min(counts)} to {max(counts)} among the "
+        f"first {len(rows)}){'' if len(set(firsts)) < len(firsts) else ' and no user repeats'}, "
+        "so the file looks like one sequence per user ('user item item ...'): pass --format "
+        "sequences"
+    )
 
 
 def read_interactions(path: str | Path, columns: Mapping | None = None) -> Interactions:
@@ -407,13 +569,28 @@ def read_interactions(path: str | Path, columns: Mapping | None = None) -> Inter
         (100000, True)
     """
     path = Path(path)
+    if is_parquet(path):
+        return read_parquet(path, columns)
     sample = _sample_lines(path)
     lines = [line for _, line in sample]
     sep = _delimiter(lines)
     rows = [_split(line, sep) for line in lines]
     header = _has_header(rows, columns)
+    if len(rows) == 1 and not all(_is_number(v) for v in rows[0]) and _whole_sample(path, sample):
+        what = "a header line" if header else "one line, which looks like a header"
+        raise DatasetError(
+            f"{path}:{sample[0][0]}: the file has {what} ({', '.join(rows[0])}) and no records: "
+            "add the interactions below it, one per line"
+        )
+    if sep in (r"\s+", "\t"):
+        data = rows[1:] if header else rows
+        why = _sequence_like(sample[1:] if header else sample, data)
+        if why is not None:
+            raise DatasetError(f"{path}:{why}")
     n_fields = len(rows[1] if header and len(rows) > 1 else rows[0])
-    positions = _resolve_columns(path, rows[0] if header else None, n_fields, columns)
+    positions = _resolve_columns(
+        path, rows[0] if header else None, n_fields, columns, f"{path}:{sample[0][0]}"
+    )
 
     # The C engine is an order of magnitude faster than the python one. "::" is read as ":" with
     # an empty field between every two real ones, so real field j is pandas column 2j.
@@ -443,39 +620,86 @@ def read_interactions(path: str | Path, columns: Mapping | None = None) -> Inter
         raise DatasetError(f"cannot parse {path}: {' '.join(str(exc).split())}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"cannot read {path}: {' '.join(str(exc).split())}") from exc
+    if frame.empty:
+        raise DatasetError(
+            f"{path}:{sample[0][0]}: the file has a header line ({', '.join(rows[0])}) and no "
+            "records: add the interactions below it, one per line"
+        )
 
-    out: dict[str, pd.Series] = {}
-    for role, pos in positions.items():
-        if pos is None:
-            continue
-        col = frame.columns[pos * stride] if pos * stride < frame.shape[1] else None
-        if col is None:
-            raise DatasetError(f"{path}: column {pos} ({role}) is beyond the {n_fields} fields")
-        series = frame[col]
-        missing = series.isna().to_numpy()
-        if missing.any():
-            row = int(np.argmax(missing))
-            raise _bad_line(path, _data_line_number(path, row, header, sep), f"no {role} value")
-        out[role] = series
-    del frame
+    def locate(row: int) -> str:
+        return f"{path}:{_data_line_number(path, row, header, sep)}"
 
-    timestamps = (
-        _to_numbers(path, out["timestamp"], "timestamp", header, sep, allow_dates=True)
-        if "timestamp" in out
-        else None
-    )
-    ratings = (
-        _to_numbers(path, out["rating"], "rating", header, sep, allow_dates=False)
-        if "rating" in out
-        else None
-    )
-    return Interactions(
-        users=_to_ids(out["user"]),
-        items=_to_ids(out["item"]),
-        timestamps=timestamps,
-        ratings=ratings,
-        files=[path.name],
-    )
+    return _records(path, frame, positions, stride, locate)
+
+
+def _whole_sample(path: Path, sample: list[tuple[int, str]]) -> bool:
+    """Whether the sample is the whole file (nothing non-blank after its last line)."""
+    with _open_text(path) as fh:
+        for number, line in enumerate(fh, start=1):
+            if number > sample[-1][0] and line.strip():
+                return False
+    return True
+
+
+# -- parquet -----------------------------------------------------------------------------------
+def is_parquet(path: str | Path) -> bool:
+    """Whether ``path`` is a parquet file: a ``.parquet`` / ``.pq`` suffix or the ``PAR1`` magic.
+
+    Example:
+        >>> is_parquet("ratings.parquet")
+        True
+    """
+    path = Path(path)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return True
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
+def read_parquet(path: str | Path, columns: Mapping | None = None) -> Interactions:
+    """Read interaction records from a parquet file (one record per row), with pandas + pyarrow.
+
+    Columns are found as in :func:`read_interactions`: by ``columns`` (names or 0-based
+    positions) or by the column names' aliases. Datetime columns become int64 nanoseconds.
+
+    Raises:
+        DatasetError: pyarrow is not installed (says ``pip install 'seqrec-bench[parquet]'``),
+            the file is not readable parquet, has no records, or misses a column.
+    """
+    path = Path(path)
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise DatasetError(
+            f"{path} is a parquet file, and reading parquet needs pyarrow, which is not "
+            "installed: pip install 'seqrec-bench[parquet]' (or export it as CSV)"
+        ) from None
+    try:
+        frame = pd.read_parquet(path)
+    except ImportError as exc:  # a pyarrow too old for this pandas
+        raise DatasetError(
+            f"cannot read parquet file {path}: {' '.join(str(exc).split())}; pip install "
+            "'seqrec-bench[parquet]'"
+        ) from exc
+    except Exception as exc:  # pyarrow's errors (ArrowInvalid, ...) have no common base to name
+        raise DatasetError(
+            f"cannot read {path} as parquet: {' '.join(str(exc).split())[:300]}"
+        ) from exc
+    header = [str(c) for c in frame.columns]
+    if frame.empty:
+        raise DatasetError(
+            f"{path}: the parquet file has columns ({', '.join(header)}) and no records"
+        )
+    positions = _resolve_columns(path, header, len(header), columns, f"{path} (parquet columns)")
+
+    def locate(row: int) -> str:
+        return f"{path}: row {row + 1}"
+
+    hint = f"fix or delete that record (or name the columns with --columns {COLUMNS_SYNTAX})"
+    return _records(path, frame, positions, 1, locate, hint)
 
 
 # -- sequences ---------------------------------------------------------------------------------
@@ -550,8 +774,15 @@ def read_file(
     if format is None:
         format = detect_format(path)
     if format not in FORMATS:
-        raise DatasetError(f"unknown format {format!r}: use one of {', '.join(FORMATS)}")
+        raise DatasetError(
+            f"unknown format {format!r}: use --format interactions or --format sequences"
+        )
     if format == "sequences":
+        if is_parquet(path):
+            raise DatasetError(
+                f"{path} is a parquet file, which is read as interactions (one record per row): "
+                "drop --format sequences or pass --format interactions"
+            )
         if columns:
             raise DatasetError("--columns applies to the interactions format, not to sequences")
         return read_sequences(path)
