@@ -71,7 +71,8 @@ class GridCell:
     Attributes:
         text: the value (``"0.1234"``), signed percent (``"+3.21"``) or ``"–"``.
         std: the standard deviation over seeds, formatted, or ``None``.
-        ci: the bootstrap interval of the difference to the reference, formatted.
+        ci: the bootstrap interval of the difference to the reference, formatted; ``None``
+            unless the report shows CIs (``bootstrap=True``).
         place: 1 (best, bold), 2 (second, underlined) or ``None``.
         marker: ``"sig"``, ``"ref"`` or ``None``.
         signed: the text is a signed number (LaTeX sets it in math mode for a real minus).
@@ -148,7 +149,12 @@ def _metric_cell(report: Report, dataset: str, model: str, metric: str) -> GridC
     return GridCell(
         text=f"{c.mean:.{d}f}",
         std=None if c.std is None else f"{c.std:.{d}f}",
-        ci=None if c.ci_low is None else (f"{c.ci_low:+.{d}f}", f"{c.ci_high:+.{d}f}"),
+        # The CI is always computed (CSV, JSON); the tables show it only with bootstrap=True.
+        ci=(
+            (f"{c.ci_low:+.{d}f}", f"{c.ci_high:+.{d}f}")
+            if report.bootstrap and c.ci_low is not None and c.ci_high is not None
+            else None
+        ),
         place=c.place,
         marker="ref" if c.is_reference else ("sig" if c.significant else None),
     )

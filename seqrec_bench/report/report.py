@@ -9,8 +9,10 @@ shows the same numbers:
 - reference = the given model, or the best model of the column (one dataset + one metric);
 - a paired test of every other model against the reference over users, corrected for multiple
   comparisons within the column; a cell is marked when its adjusted p-value is below alpha;
-- effect sizes: relative difference to the reference in %, optionally a bootstrap CI of the
-  paired mean difference (model - reference).
+- effect sizes: relative difference to the reference in %, and a 95% percentile bootstrap CI
+  of the paired mean difference (model - reference), always computed into :meth:`summary`,
+  :meth:`to_json` and :meth:`to_csv` (``ci_low``, ``ci_high``) and shown in the tables only
+  with ``bootstrap=True`` (the CLI's ``--ci``).
 
 Example:
     >>> import numpy as np
@@ -25,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,14 +35,15 @@ import numpy as np
 
 from seqrec_bench.errors import ConfigError
 from seqrec_bench.evaluation.metrics import Metric, parse_metric
-from seqrec_bench.stats import CORRECTIONS, TESTS, TestResult, bootstrap_ci
+from seqrec_bench.stats import CORRECTIONS, TESTS, TestResult, bootstrap_cis
 
 if TYPE_CHECKING:
     from rich.console import Console, Group
 
 __all__ = ["Report", "CellResult", "Improvement"]
 
-#: Resamples of the bootstrap CI (PROTOCOL §5 fixes the 95% level).
+#: Resamples of the bootstrap CI (PROTOCOL §5 fixes the 95% level); the default of
+#: ``Report.from_ranks(bootstrap_resamples=...)``.
 BOOTSTRAP_RESAMPLES = 10000
 BOOTSTRAP_CONFIDENCE = 0.95
 
@@ -69,7 +72,8 @@ class CellResult:
         significant: ``pvalue_adj < alpha`` (``None`` on the reference).
         rel_diff_pct: ``100 * (mean - reference mean) / reference mean``; ``None`` when the
             reference mean is 0.
-        ci_low: lower end of the bootstrap CI of the per-user difference to the reference.
+        ci_low: lower end of the bootstrap CI of the mean per-user difference to the
+            reference (``None`` on the reference itself, or with ``bootstrap_resamples=0``).
         ci_high: upper end of that CI.
         place: 1 for the best value of the column, 2 for the second best, else ``None``;
             judged on the values as displayed (rounded), so equal-looking cells share a place.
@@ -193,6 +197,7 @@ class Report:
         improvement_of: str | None = None,
         bootstrap: bool = False,
         bootstrap_seed: int = 0,
+        bootstrap_resamples: int = BOOTSTRAP_RESAMPLES,
         card: Mapping[str, str] | None = None,
         provenance: str | None = None,
         extra_columns: ExtraColumns | None = None,
@@ -212,6 +217,7 @@ class Report:
         self._improvements = {(i.dataset, i.metric): i for i in improvements}
         self.bootstrap = bool(bootstrap)
         self.bootstrap_seed = int(bootstrap_seed)
+        self.bootstrap_resamples = int(bootstrap_resamples)
         self.provenance = provenance
         self.extra_columns: dict[str, dict[str, dict[str, float]]] = {
             d: {m: {c: _as_float(v) for c, v in cols.items()} for m, cols in per.items()}
@@ -237,6 +243,7 @@ class Report:
         improvement_of: str | None = None,
         bootstrap: bool = False,
         bootstrap_seed: int = 0,
+        bootstrap_resamples: int = BOOTSTRAP_RESAMPLES,
         provenance: str | None = None,
         extra_columns: ExtraColumns | None = None,
         transpose: bool = False,
@@ -263,9 +270,14 @@ class Report:
                 rounded to this many places.
             improvement_of: add a row with the relative improvement (%) of this model over the
                 best other model of each column.
-            bootstrap: compute a 95% percentile bootstrap CI of the paired mean difference of
-                every model to its reference (10,000 resamples).
+            bootstrap: show the bootstrap CIs in the tables (rich, Markdown, LaTeX) and add
+                the ``bootstrap`` card line. The CIs themselves (95% percentile bootstrap of
+                the paired mean difference of every model to its reference, users resampled
+                jointly for every model and metric of a dataset) are always computed into
+                :meth:`summary`, :meth:`to_json` and :meth:`to_csv`.
             bootstrap_seed: seed of those resamples.
+            bootstrap_resamples: number of resamples (PROTOCOL §5: 10,000); 0 computes no CI
+                (the ``ci_low``/``ci_high`` fields stay empty), which ``bootstrap=True`` refuses.
             provenance: a one-line note of what produced the numbers (version, commit, device).
             extra_columns: per dataset, per model, named values (``{"train s": 12.3}``)
                 shown after the metric columns, without significance or highlighting.
@@ -284,6 +296,10 @@ class Report:
             raise ConfigError(f"alpha must lie in (0, 1), got {alpha}")
         if decimals < 0:
             raise ConfigError(f"decimals must be >= 0, got {decimals}")
+        if isinstance(bootstrap_resamples, bool) or bootstrap_resamples < 0:
+            raise ConfigError(f"bootstrap_resamples must be >= 0, got {bootstrap_resamples}")
+        if bootstrap and not bootstrap_resamples:
+            raise ConfigError("bootstrap=True (show the CIs) needs bootstrap_resamples >= 1")
         parsed: list[Metric] = [parse_metric(m) for m in metrics]
         labels = [m.label for m in parsed]
         if not labels:
@@ -338,8 +354,10 @@ class Report:
         improvements: list[Improvement] = []
         for d in datasets:
             present = {m: seeds[d, m] for m in models if (d, m) in seeds}
+            # (cell key, per-user difference to the reference) of every comparison of d
+            pending: list[tuple[tuple[str, str, str], np.ndarray]] = []
             for metric in parsed:
-                column, means = _column(
+                column, means, diffs = _column(
                     d,
                     metric,
                     present,
@@ -348,15 +366,25 @@ class Report:
                     correct=correct,
                     alpha=alpha,
                     decimals=decimals,
-                    bootstrap_seed=bootstrap_seed if bootstrap else None,
                 )
                 cells.update({(d, c.model, c.metric): c for c in column})
+                pending += [((d, m, metric.label), diff) for m, diff in diffs.items()]
                 if improvement_of is not None:
                     improvements.append(
                         _improvement(
                             d, metric.label, improvement_of, means, metric.higher_is_better
                         )
                     )
+            if pending and bootstrap_resamples:
+                # One set of resamples per dataset for all its comparisons (vectorised).
+                cis = bootstrap_cis(
+                    np.stack([diff for _, diff in pending]),
+                    confidence=BOOTSTRAP_CONFIDENCE,
+                    n_resamples=bootstrap_resamples,
+                    seed=bootstrap_seed,
+                )
+                for (key, _), ci in zip(pending, cis, strict=True):
+                    cells[key] = replace(cells[key], ci_low=ci.low, ci_high=ci.high)
 
         return cls(
             datasets=datasets,
@@ -373,6 +401,7 @@ class Report:
             improvement_of=improvement_of,
             bootstrap=bootstrap,
             bootstrap_seed=bootstrap_seed,
+            bootstrap_resamples=bootstrap_resamples,
             card=card,
             provenance=provenance,
             extra_columns=extra_columns,
@@ -389,7 +418,7 @@ class Report:
         if self.bootstrap:
             lines["bootstrap"] = (
                 f"{BOOTSTRAP_CONFIDENCE:.0%} percentile CI of the paired mean difference, "
-                f"{BOOTSTRAP_RESAMPLES:,} resamples, seed {self.bootstrap_seed}"
+                f"{self.bootstrap_resamples:,} resamples, seed {self.bootstrap_seed}"
             )
         return lines
 
@@ -461,10 +490,12 @@ class Report:
                                       "correction": "holm", "alpha": 0.05,
                                       "results": {model: {"pvalue": raw, "pvalue_adj": adj,
                                                           "significant": bool,
-                                                          "rel_diff_pct": pct}}}}}
+                                                          "rel_diff_pct": pct,
+                                                          "ci_low": low, "ci_high": high}}}}}
 
-        ``results`` lists the models other than the reference. With ``bootstrap=True`` each
-        result also has ``ci_low``/``ci_high``; with ``improvement_of`` the digest has an
+        ``results`` lists the models other than the reference; each result also has the
+        bootstrap CI of the paired mean difference, ``ci_low``/``ci_high`` (whether or not
+        ``bootstrap=True`` shows it in the tables); with ``improvement_of`` the digest has an
         ``"improvement"`` entry ``{"model": m, "pct": {metric: pct}, "over": {metric: model}}``.
         Non-finite numbers become ``None``.
         """
@@ -494,9 +525,9 @@ class Report:
                     "pvalue_adj": _finite_or_none(c.pvalue_adj),
                     "significant": c.significant,
                     "rel_diff_pct": _finite_or_none(c.rel_diff_pct),
+                    "ci_low": _finite_or_none(c.ci_low),
+                    "ci_high": _finite_or_none(c.ci_high),
                 }
-                if self.bootstrap:
-                    res.update(ci_low=_finite_or_none(c.ci_low), ci_high=_finite_or_none(c.ci_high))
                 results[c.model] = res
             comparisons[k] = {
                 "reference": column[0].reference,
@@ -519,7 +550,9 @@ class Report:
         """Everything the report holds, as plain JSON-able data (non-finite numbers -> None).
 
         Keys: ``datasets``, ``models``, ``metrics``, ``n_users``, ``settings`` (test,
-        correction, alpha, decimals, reference, improvement_of, bootstrap), ``cells`` (one
+        correction, alpha, decimals, reference, improvement_of, and ``bootstrap``:
+        ``{"confidence", "n_resamples", "seed", "shown"}``, or ``None`` with
+        ``bootstrap_resamples=0``), ``cells`` (one
         record per dataset/model/metric, the fields of :class:`CellResult`), ``improvements``,
         ``extra_columns``, ``card``, ``provenance`` and ``footnote``.
         """
@@ -543,10 +576,11 @@ class Report:
                 "bootstrap": (
                     {
                         "confidence": BOOTSTRAP_CONFIDENCE,
-                        "n_resamples": BOOTSTRAP_RESAMPLES,
+                        "n_resamples": self.bootstrap_resamples,
                         "seed": self.bootstrap_seed,
+                        "shown": self.bootstrap,
                     }
-                    if self.bootstrap
+                    if self.bootstrap_resamples
                     else None
                 ),
             },
@@ -573,7 +607,9 @@ class Report:
 
         Columns: ``dataset, model, metric, mean, std, n_seeds, pvalue, pvalue_adj,
         significant, reference, rel_diff_pct, ci_low, ci_high`` (``reference`` names the
-        column's reference model; empty fields are not applicable). Extra columns follow as
+        column's reference model; ``ci_low``/``ci_high`` the bootstrap CI of the paired mean
+        difference to it, filled whether or not ``bootstrap=True``; empty fields are not
+        applicable). Extra columns follow as
         rows whose ``metric`` is the column name and whose only value is ``mean``.
         """
         from seqrec_bench.report.render import render_csv
@@ -652,9 +688,9 @@ def _column(
     correct: Callable[[np.ndarray], np.ndarray],
     alpha: float,
     decimals: int,
-    bootstrap_seed: int | None,
-) -> tuple[list[CellResult], dict[str, float]]:
-    """The cells of one (dataset, metric) column and the models' means (PROTOCOL §5)."""
+) -> tuple[list[CellResult], dict[str, float], dict[str, np.ndarray]]:
+    """The cells of one (dataset, metric) column, the models' means and the per-user
+    differences of every other model to the reference (for the bootstrap; PROTOCOL §5)."""
     higher = metric.higher_is_better
     per_user: dict[str, np.ndarray] = {}
     means: dict[str, float] = {}
@@ -683,14 +719,6 @@ def _column(
                 # exactly -25.0 for 0.75 vs 1.0
                 rel_diff_pct=100.0 * (means[m] / means[ref] - 1.0) if means[ref] else None,
             )
-            if bootstrap_seed is not None:
-                ci = bootstrap_ci(
-                    per_user[m] - per_user[ref],
-                    confidence=BOOTSTRAP_CONFIDENCE,
-                    n_resamples=BOOTSTRAP_RESAMPLES,
-                    seed=bootstrap_seed,
-                )
-                fields.update(ci_low=ci.low, ci_high=ci.high)
         cells.append(
             CellResult(
                 dataset=dataset,
@@ -704,7 +732,7 @@ def _column(
                 **fields,
             )
         )
-    return cells, means
+    return cells, means, {m: per_user[m] - per_user[ref] for m in others}
 
 
 def _improvement(

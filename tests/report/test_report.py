@@ -202,10 +202,40 @@ def test_bootstrap_ci(ranks):
     assert cell.ci_low <= diff.mean() <= cell.ci_high
     again = Report.from_ranks(ranks, metrics=["NDCG@10"], bootstrap=True, bootstrap_seed=3)
     assert again.cell("GRU4Rec", "NDCG@10") == cell
-    assert report.cell("SASRec", "NDCG@10").ci_low is None
-    plain = Report.from_ranks(ranks, metrics=["NDCG@10"])
-    assert plain.cell("GRU4Rec", "NDCG@10").ci_low is None
+    assert report.cell("SASRec", "NDCG@10").ci_low is None  # the reference
+    # Computed whether shown or not: bootstrap=False only keeps it out of the tables.
+    plain = Report.from_ranks(ranks, metrics=["NDCG@10"], bootstrap_seed=3)
+    assert plain.cell("GRU4Rec", "NDCG@10") == cell
     assert "bootstrap" in report.card and "bootstrap" not in plain.card
+    assert "[" not in plain.to_markdown() and f"[{cell.ci_low:+.4f}, " in report.to_markdown()
+    off = Report.from_ranks(ranks, metrics=["NDCG@10"], bootstrap_resamples=0)
+    assert off.cell("GRU4Rec", "NDCG@10").ci_low is None
+    assert off.to_dict()["settings"]["bootstrap"] is None
+    with pytest.raises(ValueError, match="bootstrap_resamples"):
+        Report.from_ranks(ranks, metrics=["NDCG@10"], bootstrap=True, bootstrap_resamples=0)
+    with pytest.raises(ValueError, match="bootstrap_resamples"):
+        Report.from_ranks(ranks, metrics=["NDCG@10"], bootstrap_resamples=-1)
+
+
+def test_bootstrap_ci_of_every_comparison_resamples_users_jointly(two_datasets):
+    # One set of resamples per dataset, shared by every model and metric: each CI equals the
+    # one of its own difference resampled alone with the same seed.
+    report = Report.from_ranks(two_datasets, metrics=METRICS, bootstrap_seed=5)
+    fns = {"HR@10": hr, "NDCG@10": ndcg}
+    checked = 0
+    for c in report.cells():
+        if c.is_reference:
+            assert c.ci_low is None and c.ci_high is None
+            continue
+        ref_ranks = two_datasets[c.dataset][c.reference][0]
+        diff = np.array(per_user(two_datasets[c.dataset][c.model][0], fns[c.metric])) - np.array(
+            per_user(ref_ranks, fns[c.metric])
+        )
+        alone = bootstrap_ci(diff, seed=5)
+        assert (c.ci_low, c.ci_high) == pytest.approx(tuple(alone), rel=1e-12, abs=1e-15)
+        assert c.ci_low <= diff.mean() <= c.ci_high
+        checked += 1
+    assert checked == 2 * 2 + 1 * 2  # two others on ml-1m, one on beauty, two metrics
 
 
 def test_improvement_of(ranks, two_datasets):
@@ -300,8 +330,18 @@ def test_summary_shape_single_dataset(seeded_ranks):
         "results": comp["results"],
     }
     assert list(comp["results"]) == ["GRU4Rec", "Pop"]
-    assert set(comp["results"]["Pop"]) == {"pvalue", "pvalue_adj", "significant", "rel_diff_pct"}
+    # The bootstrap CI is part of the digest by default (PROTOCOL §5), shown or not.
+    assert set(comp["results"]["Pop"]) == {
+        "pvalue",
+        "pvalue_adj",
+        "significant",
+        "rel_diff_pct",
+        "ci_low",
+        "ci_high",
+    }
     assert comp["results"]["Pop"]["significant"] is True
+    pop = comp["results"]["Pop"]
+    assert pop["ci_low"] <= pop["ci_high"] < 0  # Pop hits nobody, SASRec everybody
     json.dumps(summary, allow_nan=False)
 
 
@@ -339,7 +379,15 @@ def test_to_dict_and_json(two_datasets):
     assert data == json.loads(json.dumps(report.to_dict()))
     assert data["datasets"] == ["ml-1m", "beauty"]
     assert data["n_users"] == {"ml-1m": 8, "beauty": 5}
-    assert data["settings"]["test"] == "ttest" and data["settings"]["bootstrap"] is None
+    assert data["settings"]["test"] == "ttest"
+    assert data["settings"]["bootstrap"] == {
+        "confidence": 0.95,
+        "n_resamples": 10000,
+        "seed": 0,
+        "shown": False,
+    }
+    pop = next(c for c in data["cells"] if c["model"] == "Pop" and c["metric"] == "HR@10")
+    assert pop["ci_low"] is not None and pop["ci_low"] <= pop["ci_high"]
     assert len(data["cells"]) == 3 * 2 + 2 * 2
     assert data["cells"][0]["model"] == "SASRec" and data["cells"][0]["place"] == 1
     assert data["extra_columns"]["beauty"]["SASRec"]["train s"] is None  # NaN is not JSON
