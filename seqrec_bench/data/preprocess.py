@@ -96,14 +96,24 @@ def _nothing_left(
     counts: dict[str, int],
     per_user: np.ndarray,
     filters: dict[str, float | int | None],
+    files: list[str],
 ) -> DatasetError:
     """The error for a data set where no user keeps >= 3 interactions, saying why."""
+    error = _nothing_left_text(counts, per_user, filters)
+    return DatasetError(f"{', '.join(files)}: {error}" if files else error)
+
+
+def _nothing_left_text(
+    counts: dict[str, int],
+    per_user: np.ndarray,
+    filters: dict[str, float | int | None],
+) -> str:
     need = MIN_SEQUENCE_LENGTH
     n_records, n_users = counts["raw_records"], counts["raw_users"]
     if not n_records:
-        return DatasetError("the data has no records: nothing to prepare")
+        return "the data has no records: nothing to prepare"
     if n_users == n_records:
-        return DatasetError(
+        return (
             f"no user has >= {need} interactions: each of the {n_users:,} users appears in "
             "exactly one record, so the file looks like one sequence per user: pass --format "
             "sequences if each line is 'user item item ...' (oldest first)"
@@ -111,15 +121,13 @@ def _nothing_left(
     given = {k: v for k, v in filters.items() if v is not None}
     most = int(per_user.max()) if len(per_user) else 0
     if not given:
-        return DatasetError(
+        return (
             f"no user has >= {need} interactions (the most any of the {n_users:,} users has is "
             f"{most}, in {n_records:,} records): leave-one-out needs {need} per user; check the "
             "user column (--columns user=COL,item=COL,time=COL)"
         )
     options = ", ".join(f"{k}={v}" for k, v in filters.items())
-    return DatasetError(
-        f"no user has >= {need} interactions after filtering ({options}); relax the filters"
-    )
+    return f"no user has >= {need} interactions after filtering ({options}); relax the filters"
 
 
 def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -282,6 +290,7 @@ def preprocess_interactions(
                 "min_user_interactions": min_user_interactions,
                 "min_item_interactions": min_item_interactions,
             },
+            records.files,
         )
 
     # dense ids in the order of the (sorted) raw ids

@@ -282,6 +282,7 @@ def test_sequences_of_equal_length_read_as_interactions_says_so(tmp_path: Path) 
         load_dataset(path, format="interactions", progress=False)
     message = one_line_error(info)
     assert message.startswith(
-        "no user has >= 3 interactions: each of the 30 users appears in exactly one record"
+        "pairs.txt: no user has >= 3 interactions: each of the 30 users appears in exactly one "
+        "record"
     )
     assert "pass --format sequences" in message
