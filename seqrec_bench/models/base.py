@@ -25,7 +25,7 @@ import types
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 import numpy as np
 
@@ -297,9 +297,8 @@ class Model(ABC, Generic[C]):
         """
         if not self.selection:
             return self.config
-        return dataclasses.replace(
-            self.config, **{self.selection["field"]: self.selection["value"]}
-        )
+        chosen = {self.selection["field"]: self.selection["value"]}
+        return cast(C, dataclasses.replace(cast(Any, self.config), **chosen))
 
     def n_parameters(self) -> int:
         """Number of trainable parameters (0 for models without a torch module)."""
