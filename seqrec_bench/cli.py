@@ -55,6 +55,11 @@ class Correction(StrEnum):
     none = "none"
 
 
+class Duplicates(StrEnum):
+    drop = "drop"
+    keep = "keep"
+
+
 class DataFormat(StrEnum):
     interactions = "interactions"
     sequences = "sequences"
@@ -243,6 +248,21 @@ def run(
             help="k-core threshold for items (default: the data set's preset).",
         ),
     ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            help="Columns of a log file: user=COL,item=COL,time=COL[,rating=COL] "
+            "(COL a header name or a 0-based position).",
+        ),
+    ] = None,
+    duplicates: Annotated[
+        Duplicates | None,
+        typer.Option(
+            "--duplicates",
+            help="Exact duplicate records (same user, item, timestamp): drop (default) or keep.",
+        ),
+    ] = None,
     synthetic: Annotated[
         list[str] | None,
         typer.Option(
@@ -314,6 +334,8 @@ def run(
             "min_user_interactions": min_user,
             "min_item_interactions": min_item,
             "synthetic": synthetic or [],
+            "columns": columns,
+            "duplicates": duplicates.value if duplicates else None,
             "jobs": jobs,
             "threads": threads,
         }
@@ -466,6 +488,21 @@ def prepare(
     min_rating: Annotated[float | None, typer.Option("--min-rating")] = None,
     min_user: Annotated[int | None, typer.Option("--min-user-interactions")] = None,
     min_item: Annotated[int | None, typer.Option("--min-item-interactions")] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            help="Columns of a log file: user=COL,item=COL,time=COL[,rating=COL] "
+            "(COL a header name or a 0-based position).",
+        ),
+    ] = None,
+    duplicates: Annotated[
+        Duplicates | None,
+        typer.Option(
+            "--duplicates",
+            help="Exact duplicate records (same user, item, timestamp): drop (default) or keep.",
+        ),
+    ] = None,
     synthetic: Annotated[
         list[str] | None,
         typer.Option("--synthetic", help="Synthetic generator option KEY=VALUE (repeatable)."),
@@ -486,6 +523,12 @@ def prepare(
         }
         if synthetic:
             options["synthetic"] = _key_values(synthetic, "--synthetic")
+        if columns:
+            from seqrec_bench.data import parse_columns
+
+            options["columns"] = parse_columns(columns)
+        if duplicates:
+            options["duplicates"] = duplicates.value
         ds = load_dataset(dataset, format=fmt.value if fmt else None, data_dir=data_dir, **options)
         render_stats(ds, out)
 

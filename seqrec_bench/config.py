@@ -300,7 +300,7 @@ _TOP = {
 _STATS = {"reference", "test", "correction", "alpha"}
 _DATASET = {
     "source", "label", "format", "data_dir", "min_rating", "min_user_interactions",
-    "min_item_interactions", "columns", "synthetic",
+    "min_item_interactions", "columns", "synthetic", "duplicates",
 }  # fmt: skip
 
 
@@ -512,9 +512,13 @@ def merge_cli(base: RunConfig | None, flags: dict[str, Any], given: set[str]) ->
             if ds.source != "synthetic":
                 raise ConfigError("--synthetic options only apply to --dataset synthetic")
             ds.options["synthetic"] = {**ds.options.get("synthetic", {}), **synthetic}
-        for opt in ("min_rating", "min_user_interactions", "min_item_interactions"):
+        for opt in ("min_rating", "min_user_interactions", "min_item_interactions", "duplicates"):
             if flags.get(opt) is not None:
                 ds.options[opt] = flags[opt]
+        if flags.get("columns"):
+            from seqrec_bench.data import parse_columns
+
+            ds.options["columns"] = parse_columns(flags["columns"])
     for name, attr in (("seeds", "seeds"), ("k", "ks")):
         if use(name):
             setattr(cfg, attr, _int_list(flags[name], f"--{name}"))

@@ -143,12 +143,20 @@ def _load(ds_spec: DatasetSpec, cfg: RunConfig) -> tuple[PreparedData, dict[str,
     return prepared, record, dataset
 
 
-def build_plan(cfg: RunConfig, log: Callable[[str], None] | None = None) -> Plan:
+def build_plan(
+    cfg: RunConfig,
+    log: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Plan:
     """Load the data and list every cell of ``cfg``; nothing is trained.
+
+    ``log`` gets the data set summaries (progress), ``warn`` the data hygiene warnings
+    (duplicates, ties, repeats above their thresholds), which a quiet run still shows.
 
     Everything that can be wrong with the settings (protocol, device, model names and configs,
     k larger than the candidates) fails here, before the first cell starts.
     """
+    from seqrec_bench.data import hygiene_line, hygiene_warnings
     from seqrec_bench.data.cache import PREPARED_FORMAT_VERSION
     from seqrec_bench.executor import default_threads
     from seqrec_bench.models.base import config_to_dict
@@ -177,6 +185,10 @@ def build_plan(cfg: RunConfig, log: Callable[[str], None] | None = None) -> Plan
                 f"{st.get('interactions', len(dataset.sequences.items)):,} interactions "
                 f"(loaded in {prepared.load_seconds:.2f}s; checksum {dataset.checksum[:12]})"
             )
+            log(f"  {hygiene_line(st)}")
+        if warn is not None:
+            for line in hygiene_warnings(dataset.stats):
+                warn(f"{ds_spec.name}: {line}")
         for spec in cfg.models:
             cls, config = resolve_model_config(spec, prepared.train_stats)
             resolved = config_to_dict(config)

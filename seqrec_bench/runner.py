@@ -95,7 +95,9 @@ def run_experiment(
         if not quiet:
             log.print(text, highlight=False)
 
-    plan = build_plan(cfg, log=say)
+    plan = build_plan(
+        cfg, log=say, warn=lambda text: log.print(f"[yellow]warning:[/] {text}", highlight=False)
+    )
     out = _output_dir(cfg)
     rd = ResultsDir(out)
     for (dataset, label), resolved in plan.configs.items():
