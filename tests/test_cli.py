@@ -384,3 +384,19 @@ def test_columns_option_names_the_columns(runner, tmp_path, rng):
         app, ["run", "--models", "pop", "--dataset", str(path), "--columns", "user=who,thing=what"]
     )
     assert wrong.exit_code == 2 and "unknown role 'thing'" in wrong.output
+
+
+def test_damaged_ranks_are_a_warning_in_table_and_retrained_by_run(runner, tmp_path):
+    out = tmp_path / "res"
+    args = ["run", "--models", "markov,pop", "--dataset", "synthetic", *SMALL, "-o", str(out)]
+    run_ok(runner, args)
+    table = run_ok(runner, ["table", str(out), "--format", "csv"]).output
+    damaged = cell_dir(out, "markov", 0) / "ranks.npz"
+    damaged.write_bytes(damaged.read_bytes()[:50])
+    result = run_ok(runner, ["table", str(out), "--format", "csv"])
+    said = " ".join(result.output.split())
+    assert "warning: skipped an unreadable cell" in said and "ranks.npz" in said
+    assert "Traceback" not in result.output and "pop" in result.output
+    again = run_ok(runner, args)
+    assert "[1/1] synthetic/markov seed 0" in again.output  # exactly the damaged cell
+    assert run_ok(runner, ["table", str(out), "--format", "csv"]).output == table
