@@ -4,6 +4,12 @@ All table formats go through one format-neutral :class:`Grid` (header, column gr
 sections, cells with their emphasis and marker), so that rich, Markdown and LaTeX cannot
 disagree about what is bold, what is marked or where a dataset group starts. Each renderer only
 decides how to spell those things.
+
+Tables fit their medium. The console table (:class:`FittedTable`) keeps every cell on one line
+and every name whole: when it is wider than the console it is printed as one table per dataset,
+and a dataset still too wide as several consecutive tables of its columns. The LaTeX table is
+shrunk to the line width when it is wider (``\\resizebox``, needs ``graphicx``) and set as a
+``table*`` when wide; ``fit="none"`` (``Report(latex_fit="none")``) keeps the natural width.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from typing import TYPE_CHECKING
 from seqrec_bench.stats import CORRECTIONS, TESTS
 
 if TYPE_CHECKING:
-    from rich.console import Group
+    from rich.console import Console, ConsoleOptions, Group, RenderResult
+    from rich.table import Table
+    from rich.text import Text
 
     from seqrec_bench.report.report import Report
 
@@ -26,6 +34,7 @@ __all__ = [
     "Grid",
     "GridCell",
     "build_grid",
+    "FittedTable",
     "footnote_text",
     "escape_latex",
     "escape_markdown",
@@ -46,6 +55,14 @@ REFERENCE = "▲"
 MISSING = "–"
 #: Joins a group name and a column name in formats without column groups.
 GROUP_SEP = " · "
+
+#: How a LaTeX table is made to fit its page (``Report(latex_fit=...)``).
+LATEX_FITS = ("resize", "none")
+#: A LaTeX table with more value columns than this (or with dataset column groups) is set as a
+#: ``table*``, spanning both columns of a two-column paper.
+LATEX_WIDE_COLUMNS = 6
+#: Shrinks its argument to the line width when it is wider, and leaves it alone otherwise.
+LATEX_SHRINK = r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%"
 
 CSV_FIELDS = (
     "dataset",
@@ -287,48 +304,127 @@ def _card_lines(report: Report) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------- rich
 
 
-def render_rich(report: Report, transpose: bool = False) -> Group:
-    """A rich Group: the table, the protocol card (dim) and the footnote."""
-    from rich import box
-    from rich.console import Group
-    from rich.table import Table
+def _rich_value(cell: GridCell) -> str:
+    return cell.text if cell.std is None else f"{cell.text} ± {cell.std}"
+
+
+def _rich_text(cell: GridCell) -> Text:
     from rich.text import Text
 
-    grid = build_grid(report, transpose)
+    # Styled as a span, not as the Text's base style: the marker and the padding rich adds
+    # when justifying must stay plain.
+    out = Text()
+    out.append(_rich_value(cell), style={1: "bold", 2: "underline"}.get(cell.place or 0))
+    out.append({"sig": SIGNIFICANT, "ref": REFERENCE}.get(cell.marker or "", ""))
+    if cell.ci:
+        # On its own line: the interval is secondary and would double the column width.
+        out.append(f"\n[{cell.ci[0]}, {cell.ci[1]}]", style="dim")
+    return out
 
-    def value(cell: GridCell) -> str:
-        return cell.text if cell.std is None else f"{cell.text} ± {cell.std}"
 
-    def marker(cell: GridCell) -> str:
-        return {"sig": SIGNIFICANT, "ref": REFERENCE}.get(cell.marker or "", "")
+@dataclass(frozen=True)
+class _Page:
+    """The value columns ``columns`` (indices into the grid) of one console table."""
 
-    def text(cell: GridCell) -> Text:
-        # Styled as a span, not as the Text's base style: the marker and the padding rich adds
-        # when justifying must stay plain.
-        out = Text()
-        out.append(value(cell), style={1: "bold", 2: "underline"}.get(cell.place or 0))
-        out.append(marker(cell))
-        if cell.ci:
-            # On its own line: the interval is secondary and would double the column width.
-            out.append(f"\n[{cell.ci[0]}, {cell.ci[1]}]", style="dim")
-        return out
+    title: str | None
+    columns: tuple[int, ...]
+    headers: tuple[str, ...]
 
-    table = Table(title=grid.title, box=box.SIMPLE_HEAD, title_style="bold")
-    table.add_column(grid.corner, justify="left")
-    for header in grid.flat_columns():
-        # "fold" rather than rich's default ellipsis: in a console too narrow for the table a
-        # number may break across lines, but no digit is ever hidden.
-        table.add_column(header, justify="right", overflow="fold")
 
-    for i, section in enumerate(grid.sections):
-        if i:
-            table.add_section()
-        for label, cells in section.rows:
-            shown = label if section.title is None else f"{section.title}{GROUP_SEP}{label}"
-            table.add_row(Text(shown), *(text(c) for c in cells))
+class FittedTable:
+    """The report's rich table, laid out for the width of the console it is printed on.
+
+    A cell is never split over two lines and a model name is never cut: the columns are kept
+    at their natural width, and when the whole table is wider than the console it is printed
+    as several tables instead, each with every row and a share of the columns:
+
+    1. the whole table, if it fits (dataset groups as ``"ml-1m · HR@10"`` headers);
+    2. otherwise one table per dataset group (the dataset as title, plain metric headers),
+       and a group that is still too wide is cut into as many consecutive tables as needed
+       (``"ml-1m (part 1 of 2)"``); without groups (one dataset, or transposed) the columns
+       are cut the same way.
+
+    Only a console narrower than the label column and a single value column (some 40
+    characters) folds cells there, and still hides no character.
+    """
+
+    def __init__(self, grid: Grid) -> None:
+        self.grid = grid
+
+    def _table(self, page: _Page) -> Table:
+        from rich import box
+        from rich.table import Table
+        from rich.text import Text
+
+        grid = self.grid
+        table = Table(title=page.title, box=box.SIMPLE_HEAD, title_style="bold")
+        # "fold" rather than rich's default ellipsis: only in a console too narrow for one
+        # value column may a name or number break across lines, and no character is hidden.
+        table.add_column(grid.corner, justify="left", overflow="fold")
+        for header in page.headers:
+            table.add_column(header, justify="right", overflow="fold")
+        for i, section in enumerate(grid.sections):
+            if i:
+                table.add_section()
+            for label, cells in section.rows:
+                shown = label if section.title is None else f"{section.title}{GROUP_SEP}{label}"
+                table.add_row(Text(shown), *(_rich_text(cells[j]) for j in page.columns))
+        return table
+
+    def pages(self, console: Console, max_width: int) -> list[_Page]:
+        """The tables to print on ``console`` within ``max_width`` characters."""
+        from rich.measure import Measurement
+
+        grid = self.grid
+        options = console.options.update_width(1 << 20)
+
+        def fits(page: _Page) -> bool:
+            width = Measurement.get(console, options, self._table(page)).maximum
+            return width <= max_width
+
+        everything = _Page(grid.title, tuple(range(len(grid.columns))), tuple(grid.flat_columns()))
+        if fits(everything):
+            return [everything]
+        units: list[tuple[str | None, range]] = []
+        start = 0
+        for name, span in grid.groups or ((grid.title, len(grid.columns)),):
+            units.append((name, range(start, start + span)))
+            start += span
+        pages: list[_Page] = []
+        for name, unit in units:
+            cuts: list[list[int]] = [[]]
+            for j in unit:
+                trial = [*cuts[-1], j]
+                if cuts[-1] and not fits(_Page(name, tuple(trial), tuple(self._headers(trial)))):
+                    cuts.append([j])
+                else:
+                    cuts[-1] = trial
+            for k, cut in enumerate(cuts, 1):
+                title = name if len(cuts) == 1 else _part(name, k, len(cuts))
+                pages.append(_Page(title, tuple(cut), tuple(self._headers(cut))))
+        return pages
+
+    def _headers(self, columns: list[int]) -> list[str]:
+        return [self.grid.columns[j] for j in columns]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        # SIMPLE_HEAD tables end on a blank line, which separates one table from the next.
+        for page in self.pages(console, options.max_width):
+            yield self._table(page)
+
+
+def _part(name: str | None, k: int, n: int) -> str:
+    return f"{name} (part {k} of {n})" if name else f"part {k} of {n}"
+
+
+def render_rich(report: Report, transpose: bool = False) -> Group:
+    """A rich Group: the table (a :class:`FittedTable`: one table, or several when the console
+    is too narrow for it), the protocol card (dim) and the footnote."""
+    from rich.console import Group
+    from rich.text import Text
 
     lines = [Text(f"{k}: {v}", style="dim") for k, v in _card_lines(report)]
-    return Group(table, *lines, Text(footnote_text(report)))
+    return Group(FittedTable(build_grid(report, transpose)), *lines, Text(footnote_text(report)))
 
 
 # ---------------------------------------------------------------------- Markdown
@@ -431,21 +527,45 @@ def render_latex(
     *,
     caption: str | None = None,
     label: str | None = None,
+    fit: str = "resize",
 ) -> str:
-    """A booktabs table environment; the protocol card follows as ``%`` comments."""
+    r"""A booktabs table environment; the protocol card follows as ``%`` comments.
+
+    With ``fit="resize"`` (the default) the table cannot run past the text block: the
+    ``tabular`` sits in ``\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}``,
+    which shrinks it to the line width when it is wider and leaves a narrow table at its
+    natural size, and a wide table (several datasets side by side, or more than
+    :data:`LATEX_WIDE_COLUMNS` value columns) is a ``table*``, the full text width of a
+    two-column paper (in a one-column document ``table*`` is an ordinary ``table``). This
+    needs ``graphicx``, which the first comment line says. A very wide table shrinks a lot:
+    the transposed layout (models as columns) is usually narrower. ``fit="none"`` gives the
+    plain ``table`` at its natural width.
+    """
+    if fit not in LATEX_FITS:
+        raise ValueError(f"unknown latex fit {fit!r}; valid: {', '.join(LATEX_FITS)}")
     grid = build_grid(report, transpose)
     n = len(grid.columns) + 1
+    resize = fit == "resize"
+    wide = resize and (grid.groups is not None or len(grid.columns) > LATEX_WIDE_COLUMNS)
+    env = "table*" if wide else "table"
     caption_text = footnote_text(report, latex=True)
     if caption:
         caption_text = f"{caption} {caption_text}"
+    packages = (
+        r"\usepackage{booktabs}, \usepackage{amssymb} and \usepackage{graphicx}"
+        if resize
+        else r"\usepackage{booktabs} and \usepackage{amssymb}"
+    )
     out = [
-        r"% seqrec_bench table; needs \usepackage{booktabs} and \usepackage{amssymb}",
-        r"\begin{table}[t]",
+        f"% seqrec_bench table; needs {packages}",
+        f"\\begin{{{env}}}[t]",
         r"\centering",
         f"\\caption{{{caption_text}}}",
     ]
     if label:
         out.append(f"\\label{{{label}}}")
+    if resize:
+        out.append(LATEX_SHRINK)
     out += [f"\\begin{{tabular}}{{l{'c' * (n - 1)}}}", r"\toprule"]
     if grid.groups is not None:
         spans, rules, start = [], [], 2
@@ -465,7 +585,10 @@ def render_latex(
             )
         for row_label, cells in section.rows:
             out.append(" & ".join([escape_latex(row_label), *map(_latex_cell, cells)]) + r" \\")
-    out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    out += [r"\bottomrule", r"\end{tabular}"]
+    if resize:
+        out.append("}")
+    out.append(f"\\end{{{env}}}")
     out += [f"% {k}: {v}" for k, v in _card_lines(report)]
     return "\n".join(out) + "\n"
 

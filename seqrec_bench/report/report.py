@@ -202,6 +202,7 @@ class Report:
         provenance: str | None = None,
         extra_columns: ExtraColumns | None = None,
         transpose: bool = False,
+        latex_fit: str = "resize",
     ) -> None:
         self.datasets: tuple[str, ...] = tuple(datasets)
         self.models: tuple[str, ...] = tuple(models)
@@ -224,6 +225,7 @@ class Report:
             for d, per in (extra_columns or {}).items()
         }
         self.transpose = bool(transpose)
+        self.latex_fit = _check_latex_fit(latex_fit)
         self.card: dict[str, str] = {**(card or {}), **self._own_card()}
 
     # ------------------------------------------------------------------ construction
@@ -247,6 +249,7 @@ class Report:
         provenance: str | None = None,
         extra_columns: ExtraColumns | None = None,
         transpose: bool = False,
+        latex_fit: str = "resize",
     ) -> Report:
         """Compute a report from per-user test ranks.
 
@@ -282,6 +285,9 @@ class Report:
             extra_columns: per dataset, per model, named values (``{"train s": 12.3}``)
                 shown after the metric columns, without significance or highlighting.
             transpose: default orientation of the renderers (models as columns).
+            latex_fit: how :meth:`to_latex` keeps a table inside the text block by default:
+                ``"resize"`` (shrink a too wide table to the line width, ``table*`` for a
+                wide one; needs ``graphicx``) or ``"none"`` (natural width, plain ``table``).
 
         Returns:
             The computed report.
@@ -296,6 +302,7 @@ class Report:
             raise ConfigError(f"alpha must lie in (0, 1), got {alpha}")
         if decimals < 0:
             raise ConfigError(f"decimals must be >= 0, got {decimals}")
+        _check_latex_fit(latex_fit)
         if isinstance(bootstrap_resamples, bool) or bootstrap_resamples < 0:
             raise ConfigError(f"bootstrap_resamples must be >= 0, got {bootstrap_resamples}")
         if bootstrap and not bootstrap_resamples:
@@ -406,6 +413,7 @@ class Report:
             provenance=provenance,
             extra_columns=extra_columns,
             transpose=transpose,
+            latex_fit=latex_fit,
         )
 
     def _own_card(self) -> dict[str, str]:
@@ -635,8 +643,9 @@ class Report:
         transpose: bool | None = None,
         caption: str | None = None,
         label: str | None = None,
+        fit: str | None = None,
     ) -> str:
-        r"""A booktabs ``table`` environment (needs ``\usepackage{booktabs,amssymb}``).
+        r"""A booktabs ``table`` environment (needs ``\usepackage{booktabs,amssymb,graphicx}``).
 
         Best values are ``\textbf``, second best ``\underline``; ``$^{\dagger}$`` marks a
         significant difference to the reference, ``$^{\blacktriangle}$`` the reference.
@@ -648,10 +657,21 @@ class Report:
             transpose: models as columns and metrics as rows (default: the report's setting).
             caption: LaTeX text put before the generated caption (not escaped).
             label: ``\label`` of the table.
+            fit: ``"resize"`` or ``"none"`` (default: the report's ``latex_fit``). With
+                ``"resize"`` the ``tabular`` is wrapped in a ``\resizebox`` that shrinks it to
+                ``\linewidth`` when it is wider (never enlarges it), and a table with dataset
+                column groups or more than 6 value columns is a ``table*``; ``graphicx`` is
+                then needed too. ``"none"``: a plain ``table`` at its natural width.
         """
         from seqrec_bench.report.render import render_latex
 
-        return render_latex(self, self._orient(transpose), caption=caption, label=label)
+        return render_latex(
+            self,
+            self._orient(transpose),
+            caption=caption,
+            label=label,
+            fit=self.latex_fit if fit is None else _check_latex_fit(fit),
+        )
 
     def to_rich(self, *, transpose: bool | None = None) -> Group:
         """The rich table, then the protocol card and the footnote, as one renderable."""
@@ -749,6 +769,14 @@ def _improvement(
         return Improvement(d, label, model, over, None)
     ratio = means[model] / base
     return Improvement(d, label, model, over, 100.0 * (ratio - 1.0 if higher else 1.0 - ratio))
+
+
+def _check_latex_fit(fit: str) -> str:
+    from seqrec_bench.report.render import LATEX_FITS
+
+    if fit not in LATEX_FITS:
+        raise ConfigError(f"unknown latex_fit {fit!r}; valid: {', '.join(LATEX_FITS)}")
+    return fit
 
 
 def _check_extra_columns(

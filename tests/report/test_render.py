@@ -11,6 +11,7 @@ import pytest
 from rich.console import Console, Group
 
 from seqrec_bench.report import Report, escape_latex, escape_markdown
+from seqrec_bench.report.render import LATEX_SHRINK, build_grid
 
 METRICS = ["HR@10", "NDCG@10"]
 EXTRA = {"ml-1m": {"SASRec": {"train s": 12.5, "params": 120000.0}, "GRU4Rec": {"train s": 3.25}}}
@@ -21,6 +22,33 @@ def rich_text(renderable, width: int = 100) -> str:
     Console(file=buffer, width=width, color_system=None).print(renderable)
     # rich pads lines to the table width; trailing spaces are not part of the layout
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+
+
+def environments_balanced(tex: str) -> bool:
+    """Every \\begin{env} is closed by its own \\end{env}, innermost first."""
+    stack = []
+    for kind, env in re.findall(r"\\(begin|end)\{([^}]*)\}", tex):
+        if kind == "begin":
+            stack.append(env)
+        elif not stack or stack.pop() != env:
+            return False
+    return not stack
+
+
+def argument(tex: str, start: int) -> tuple[int, int]:
+    """The span of the brace group that opens at ``tex[start]``."""
+    assert tex[start] == "{"
+    depth = 0
+    for i in range(start, len(tex)):
+        if tex[i] == "\\":
+            continue
+        if tex[i] == "{" and tex[i - 1] != "\\":
+            depth += 1
+        elif tex[i] == "}" and tex[i - 1] != "\\":
+            depth -= 1
+            if depth == 0:
+                return start, i
+    raise AssertionError("unbalanced")
 
 
 def balanced(tex: str) -> bool:
@@ -146,11 +174,12 @@ def test_markdown_multi_dataset_headers_and_missing_cells(two_datasets):
     assert "| beauty · NDCG@10 | <u>0.3712</u>† | **0.7126**▲ | – |" in transposed
 
 
-LATEX_SINGLE = r"""% seqrec_bench table; needs \usepackage{booktabs} and \usepackage{amssymb}
+LATEX_SINGLE = r"""% seqrec_bench table; needs \usepackage{booktabs}, \usepackage{amssymb} and \usepackage{graphicx}
 \begin{table}[t]
 \centering
 \caption{Results on ML-1M. $^{\dagger}$ differs from the reference ($^{\blacktriangle}$) at Holm-adjusted $p < 0.05$ (paired t-test; users: ml-1m 8).}
 \label{tab:main}
+\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%
 \begin{tabular}{lcc}
 \toprule
 Model & HR@10 & NDCG@10 \\
@@ -160,6 +189,7 @@ GRU4Rec & \underline{0.7500} & \underline{0.4705} \\
 Pop & 0.0000$^{\dagger}$ & 0.0000$^{\dagger}$ \\
 \bottomrule
 \end{tabular}
+}
 \end{table}
 % test: paired t-test over users, two-sided, each model vs. the reference
 % correction: Holm, across the models of each dataset and metric column
@@ -168,11 +198,35 @@ Pop & 0.0000$^{\dagger}$ & 0.0000$^{\dagger}$ \\
 
 
 def test_latex_single_dataset(ranks):
+    # A narrow table stays a one-column `table`; the shrink-only \resizebox leaves it at its
+    # natural width and would shrink it only if it were wider than the line.
     tex = Report.from_ranks(ranks, metrics=METRICS).to_latex(
         caption="Results on ML-1M.", label="tab:main"
     )
     assert tex == LATEX_SINGLE
-    assert balanced(tex)
+    assert balanced(tex) and environments_balanced(tex)
+
+
+def test_latex_fit_none_is_the_plain_table(ranks):
+    plain = LATEX_SINGLE.replace(
+        ", \\usepackage{amssymb} and \\usepackage{graphicx}",
+        " and \\usepackage{amssymb}",
+    )
+    plain = plain.replace(LATEX_SHRINK + "\n", "").replace(
+        "\\end{tabular}\n}\n", "\\end{tabular}\n"
+    )
+    assert "resizebox" not in plain and "graphicx" not in plain
+    report = Report.from_ranks(ranks, metrics=METRICS)
+    assert report.to_latex(caption="Results on ML-1M.", label="tab:main", fit="none") == plain
+    forced = Report.from_ranks(ranks, metrics=METRICS, latex_fit="none")
+    assert forced.to_latex(caption="Results on ML-1M.", label="tab:main") == plain
+    assert forced.to_latex(caption="Results on ML-1M.", label="tab:main", fit="resize") == (
+        LATEX_SINGLE
+    )
+    with pytest.raises(ValueError, match="latex_fit"):
+        Report.from_ranks(ranks, metrics=METRICS, latex_fit="shrink")
+    with pytest.raises(ValueError, match="valid: resize, none"):
+        report.to_latex(fit="scale")
 
 
 LATEX_MULTI_BODY = r"""\begin{tabular}{lcccccc}
@@ -215,6 +269,117 @@ def test_latex_multi_dataset_groups(two_datasets):
     tex_t = report.to_latex(transpose=True)
     assert LATEX_MULTI_T_BODY in tex_t
     assert balanced(tex_t)
+    # Datasets side by side make a wide table (table*); transposed, three model columns fit
+    # a column of a two-column paper (table). Both are shrunk to the line width if need be.
+    assert "\\begin{table*}[t]" in tex and tex.count("\\end{table*}") == 1
+    assert "\\begin{table}[t]" in tex_t and "table*" not in tex_t
+    assert tex.count(LATEX_SHRINK) == tex_t.count(LATEX_SHRINK) == 1
+
+
+def wide_ranks(datasets=("ml-1m", "amazon-beauty"), n_users=40, seeds=3):
+    """Several data sets, long model names and seeds (so cells read "0.0539 ± 0.0005†")."""
+    rng = np.random.default_rng(0)
+    models = ["transformer-bce-long", "gru4rec-bpr-max", "markov", "pop"]
+    return {
+        d: {
+            m: [rng.geometric(0.05 + 0.07 * i, size=n_users) for _ in range(seeds)]
+            for i, m in enumerate(models)
+        }
+        for d in datasets
+    }
+
+
+WIDE_METRICS = ["HR@5", "HR@10", "NDCG@5", "NDCG@10", "MRR@5", "MRR@10"]
+
+
+def test_latex_two_datasets_three_metrics_two_ks_cannot_exceed_the_text_width():
+    report = Report.from_ranks(wide_ranks(), metrics=WIDE_METRICS, bootstrap=True)
+    tex = report.to_latex(caption="Main results.", label="tab:main")
+    assert balanced(tex) and environments_balanced(tex)
+    assert tex.splitlines()[0] == (
+        "% seqrec_bench table; needs \\usepackage{booktabs}, \\usepackage{amssymb} and "
+        "\\usepackage{graphicx}"
+    )
+    # A full-width float, whose only tabular is the third argument of a shrink-only
+    # \resizebox: \ifdim\width>\linewidth gives \linewidth (<= \textwidth) for a wider table.
+    assert tex.count("\\begin{table*}[t]") == 1 and tex.count("\\end{table*}") == 1
+    assert tex.count("\\begin{tabular}") == 1
+    box = tex.index(LATEX_SHRINK)
+    start, end = argument(tex, box + len(LATEX_SHRINK) - 2)
+    inside, outside = tex[start + 1 : end], tex[:start] + tex[end:]
+    assert inside.lstrip("%\n").startswith("\\begin{tabular}{l" + "c" * 12 + "}")
+    assert inside.rstrip().endswith("\\end{tabular}")
+    assert "tabular" not in outside
+    assert tex.index("\\begin{table*}") < box < tex.index("\\end{table*}")
+    # The 12 value columns are all there, grouped by dataset.
+    assert "\\multicolumn{6}{c}{ml-1m} & \\multicolumn{6}{c}{amazon-beauty}" in inside
+    assert "$\\pm$" in inside and "\\scriptsize $[" in inside
+
+
+def rendered_cells(report, transpose=False):
+    """Every cell's text as the console shows it (value ± std + marker), and every CI line."""
+    grid = build_grid(report, transpose)
+    marks = {"sig": "†", "ref": "▲", None: ""}
+    values, cis = set(), set()
+    for _, cells in grid.flat_rows():
+        for c in cells:
+            if c.text:
+                values.add((c.text if c.std is None else f"{c.text} ± {c.std}") + marks[c.marker])
+            if c.ci:
+                cis.add(f"[{c.ci[0]}, {c.ci[1]}]")
+    return values, cis
+
+
+def console_lines(report, width, **kwargs):
+    console = Console(width=width, record=True, color_system=None, file=io.StringIO())
+    report.print(console, **kwargs)
+    return console.export_text().splitlines()
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+@pytest.mark.parametrize("bootstrap", [False, True])
+def test_console_table_never_splits_a_cell_in_a_narrow_console(transpose, bootstrap):
+    report = Report.from_ranks(wide_ranks(), metrics=WIDE_METRICS, bootstrap=bootstrap)
+    lines = console_lines(report, 80, transpose=transpose)
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    assert not any("…" in line for line in lines)
+    values, cis = rendered_cells(report, transpose)
+    assert len(values) > 20
+    for text in values | cis:
+        assert any(text in line for line in lines), f"{text!r} is split or missing"
+    assert bool(cis) == bootstrap
+    for name in ("transformer-bce-long", "gru4rec-bpr-max", "markov", "pop"):
+        assert any(name in line for line in lines), f"{name!r} is cut"
+    if not transpose:
+        # every (dataset, metric) column is printed exactly once, in some table
+        words = [w for line in lines for w in line.split()]
+        for metric in WIDE_METRICS:
+            assert words.count(metric) == 2
+
+
+def test_console_fallback_one_table_per_dataset_then_parts():
+    report = Report.from_ranks(wide_ranks(), metrics=WIDE_METRICS)
+    wide = console_lines(report, 400)
+    assert any("ml-1m · HR@5" in line for line in wide)  # everything in one table
+    per_dataset = [line.strip() for line in console_lines(report, 160)]
+    assert "ml-1m" in per_dataset and "amazon-beauty" in per_dataset
+    assert not any("·" in line for line in per_dataset)  # the dataset is the title
+    parts = [line.strip() for line in console_lines(report, 80)]
+    titles = [line for line in parts if "(part " in line]
+    assert titles[0] == "ml-1m (part 1 of 3)" and titles[-1] == "amazon-beauty (part 3 of 3)"
+    assert len(titles) == 6
+
+
+def test_console_folds_rather_than_hides_below_one_column():
+    # Narrower than the model column plus one value column: cells fold, nothing is cut off.
+    report = Report.from_ranks(wide_ranks(datasets=("d",), seeds=1), metrics=["HR@10"])
+    lines = console_lines(report, 24)
+    assert not any("…" in line for line in lines)
+    assert max(len(line.rstrip()) for line in lines) <= 24
+    # The model column's pieces, line after line, spell every name in full.
+    labels = "".join(line.split()[0] for line in lines if line.startswith("  ") and line.strip())
+    for name in ("transformer-bce-long", "gru4rec-bpr-max", "markov", "pop"):
+        assert name in labels
 
 
 def test_latex_seeds_ci_and_improvement(seeded_ranks):
