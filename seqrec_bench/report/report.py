@@ -645,7 +645,10 @@ class Report:
         label: str | None = None,
         fit: str | None = None,
     ) -> str:
-        r"""A booktabs ``table`` environment (needs ``\usepackage{booktabs,amssymb,graphicx}``).
+        r"""A booktabs ``table`` (or ``table*``) environment that fits the text block.
+
+        Needs ``\usepackage{booktabs,amssymb}`` and, with ``fit="resize"``, ``graphicx``; the
+        first line of the output is a comment saying so.
 
         Best values are ``\textbf``, second best ``\underline``; ``$^{\dagger}$`` marks a
         significant difference to the reference, ``$^{\blacktriangle}$`` the reference.
@@ -674,7 +677,13 @@ class Report:
         )
 
     def to_rich(self, *, transpose: bool | None = None) -> Group:
-        """The rich table, then the protocol card and the footnote, as one renderable."""
+        """The rich table, then the protocol card and the footnote, as one renderable.
+
+        The table is laid out for the console it is printed on: a cell never breaks over two
+        lines and a name is never cut; a table wider than the console is printed as one table
+        per dataset, then as consecutive parts of its columns
+        (:class:`~seqrec_bench.report.render.FittedTable`).
+        """
         from seqrec_bench.report.render import render_rich
 
         return render_rich(self, self._orient(transpose))
