@@ -18,6 +18,7 @@ import numpy as np
 __all__ = [
     "BLOCK_VALUES",
     "CHUNK_VALUES",
+    "SPARSE_SHARE",
     "ConfidenceInterval",
     "bootstrap_ci",
     "bootstrap_cis",
@@ -31,6 +32,8 @@ __all__ = [
 CHUNK_VALUES = 1 << 18
 #: Resample-user counts (float64) contracted with the values at once: 2**20 = 8 MiB.
 BLOCK_VALUES = 1 << 20
+#: Users that are 0 in every series are skipped when at most this share of users is not.
+SPARSE_SHARE = 0.75
 
 
 class ConfidenceInterval(NamedTuple):
@@ -76,21 +79,36 @@ def resampled_means(diffs: np.ndarray, *, n_resamples: int = 10000, seed: int = 
     d = np.ascontiguousarray(diffs, dtype=np.float64)
     n_series, n = d.shape
     rows = resample_chunk(n, n_resamples)
-    block_rows = min(n_resamples, max(rows, BLOCK_VALUES // n // rows * rows))
     rng = np.random.default_rng(seed)
+    # Users whose value is 0 in every series add nothing to any sum: for paired differences,
+    # the users on whom every model agrees with the reference (e.g. all miss the target), often
+    # most of them. When they are many they all share one count column, left out of the
+    # product. The draws are the same either way; only exact zero terms are skipped.
+    used = np.flatnonzero(np.any(d != 0.0, axis=0))
+    column: np.ndarray | None = None
+    values = d
+    if used.size <= SPARSE_SHARE * n:
+        column = np.full(n, used.size, dtype=np.int64)
+        column[used] = np.arange(used.size)
+        values = np.ascontiguousarray(d[:, used])
+    width = n if column is None else used.size + 1
+    block_rows = min(n_resamples, max(rows, BLOCK_VALUES // width // rows * rows))
     out = np.empty((n_resamples, n_series))
-    offsets = (np.arange(rows, dtype=np.int64) * n)[:, None]
-    block = np.empty((block_rows, n))
+    offsets = (np.arange(rows, dtype=np.int64) * width)[:, None]
+    block = np.empty((block_rows, width))
     for start in range(0, n_resamples, block_rows):
         size = min(block_rows, n_resamples - start)
         for sub in range(0, size, rows):
             r = min(rows, size - sub)
             idx = rng.integers(0, n, size=(r, n))
-            # Row j's indices are shifted into their own block of n, so one bincount counts
-            # how often each user appears in each of the r resamples.
+            if column is not None:
+                idx = column[idx]
+            # Row j's columns are shifted into their own block, so one bincount counts how
+            # often each user appears in each of the r resamples.
             idx += offsets[:r]
-            block[sub : sub + r] = np.bincount(idx.ravel(), minlength=r * n).reshape(r, n)
-        out[start : start + size] = np.einsum("rn,sn->rs", block[:size], d)
+            counts = np.bincount(idx.ravel(), minlength=r * width)
+            block[sub : sub + r] = counts.reshape(r, width)
+        out[start : start + size] = np.einsum("rn,sn->rs", block[:size, : values.shape[1]], values)
     out /= n
     return np.ascontiguousarray(out.T)
 

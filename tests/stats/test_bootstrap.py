@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from seqrec_bench.stats import ConfidenceInterval, bootstrap_ci, bootstrap_cis
-from seqrec_bench.stats.bootstrap import BLOCK_VALUES, CHUNK_VALUES, resample_chunk
+from seqrec_bench.stats.bootstrap import BLOCK_VALUES, CHUNK_VALUES, SPARSE_SHARE, resample_chunk
 
 
 def reference_cis(diffs, *, confidence, n_resamples, seed):
@@ -57,11 +57,13 @@ def test_equals_scipy_percentile_bootstrap(rng):
     assert tuple(ci) == pytest.approx((expected.low, expected.high), rel=1e-12, abs=1e-15)
 
 
-def test_vectorised_equals_a_plain_loop_over_chunks(rng):
+@pytest.mark.parametrize("sparse", [False, True])
+def test_vectorised_equals_a_plain_loop_over_chunks(rng, sparse):
     # 3001 users: several draw chunks per count block, several blocks, a short last chunk.
     n, n_resamples = 3001, 1500
     rows = resample_chunk(n, n_resamples)
     assert 1 < rows < n_resamples and n_resamples % rows and BLOCK_VALUES // n > rows
+    hit = rng.random(n) < 0.2
     diffs = np.stack(
         [
             rng.normal(0.01, 0.3, size=n),
@@ -69,6 +71,10 @@ def test_vectorised_equals_a_plain_loop_over_chunks(rng):
             np.where(rng.random(n) < 0.9, 0.0, rng.random(n)),  # mostly zero
         ]
     )
+    if sparse:
+        # users that are 0 in every series (both models miss) take the skipping path
+        diffs = np.where(hit, diffs, 0.0)
+        assert np.any(diffs != 0, axis=0).mean() <= SPARSE_SHARE
     got = bootstrap_cis(diffs, confidence=0.95, n_resamples=n_resamples, seed=7)
     expected = reference_cis(diffs, confidence=0.95, n_resamples=n_resamples, seed=7)
     for ci, (low, high) in zip(got, expected, strict=True):
