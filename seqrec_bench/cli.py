@@ -410,7 +410,7 @@ def table(
         bool,
         typer.Option(
             "--ci/--no-ci",
-            help="Add 95% bootstrap confidence intervals of the paired difference to the reference.",
+            help="Show the 95% bootstrap CIs of the paired difference to the reference in the table (always in the CSV/JSON).",
         ),
     ] = False,
     transpose: Annotated[

@@ -158,6 +158,7 @@ def build_plan(
     """
     from seqrec_bench.data import hygiene_line, hygiene_warnings
     from seqrec_bench.data.cache import PREPARED_FORMAT_VERSION
+    from seqrec_bench.evaluation.ranking import RANKING_RULE
     from seqrec_bench.executor import default_threads
     from seqrec_bench.models.base import config_to_dict
     from seqrec_bench.registry import get_model_class
@@ -199,6 +200,7 @@ def build_plan(
                 "split": SPLIT,
                 "protocol": cfg.protocol,
                 "exclude_seen": cfg.exclude_seen,
+                "ranking": RANKING_RULE,
                 "model_name": cls.name,
                 "model_version": int(getattr(cls, "version", 1)),
                 "config": resolved,

@@ -161,6 +161,7 @@ IDENTITY_FIELDS = (
     "split",
     "protocol",
     "exclude_seen",
+    "ranking",
     "model_name",
     "model_version",
     "config",
@@ -224,6 +225,8 @@ class CellIdentity:
             "split": record.get("split", "leave-one-out"),
             "protocol": record["protocol"],
             "exclude_seen": bool(record.get("exclude_seen", True)),
+            # cells from before PROTOCOL §3 was corrected kept a repeated target as a candidate
+            "ranking": record.get("ranking", 1),
             "model_name": record.get("model_name", record["model"]),
             "model_version": record.get("model_version", 1),
             # the requested config is the identity; "config" is what the model ended with

@@ -270,7 +270,8 @@ def test_sampled_protocols_take_any_n(runner, tmp_path):
     args = ["run", "--models", "pop", "--dataset", "synthetic", *SMALL, "--k", "10", "-o", str(out)]
     run_ok(runner, [*args, "--protocol", "sampled-uniform-29"])
     with np.load(cell_dir(out, "pop", 0) / "ranks.npz") as z:
-        assert z["ranks"].max() <= 30
+        reachable = z["ranks"][z["ranks"] < 2**31 - 1]
+        assert len(reachable) and reachable.max() <= 30
     bad = runner.invoke(app, [*args, "--protocol", "sampled-49"])
     assert bad.exit_code == 2 and "valid: full, sampled-uniform-N" in bad.output
 
@@ -354,8 +355,10 @@ def test_duplicate_records_are_dropped_with_a_warning_not_scored(runner, tmp_pat
     assert dropped == pytest.approx(clean)  # the duplicates are gone
     assert "duplicates: 800 dropped" in said and "warning:" in said and "exact duplicates" in said
     kept, said = ndcg(twice, "--duplicates", "keep")
-    assert kept > 0.9 > clean  # kept: the inflation is real, and the run says so
-    assert "numbers may be inflated" in " ".join(said.split())
+    # kept, every duplicate target repeats its input: unreachable under seen-item exclusion
+    # (it was a free hit, NDCG@10 = 1.0, before PROTOCOL §3 was corrected); the run says so
+    assert kept < clean / 2
+    assert "numbers are distorted" in " ".join(said.split())
 
 
 def test_columns_option_names_the_columns(runner, tmp_path, rng):

@@ -21,6 +21,7 @@ FIELDS = {
     "split": "leave-one-out",
     "protocol": "full",
     "exclude_seen": True,
+    "ranking": 2,
     "model_name": "markov",
     "model_version": 1,
     "config": {"alpha": 0.01, "order": 1},
@@ -49,7 +50,14 @@ def test_variant_ignores_the_seed_and_run_key_does_not():
     changed = identity(0, config={"alpha": 5.0, "order": 1})
     assert changed.variant != a.variant
     assert a.relpath() != changed.relpath()  # another config never overwrites a cell
-    for field in ("protocol", "device_type", "model_version", "data_format", "dataset_key"):
+    for field in (
+        "protocol",
+        "device_type",
+        "model_version",
+        "data_format",
+        "dataset_key",
+        "ranking",
+    ):
         assert identity(0, **{field: "x"}).variant != a.variant, field
 
 
@@ -126,11 +134,11 @@ def test_an_interrupted_write_keeps_the_old_file_and_leaves_no_temporary(tmp_pat
 def test_legacy_layout_cells_are_read(tmp_path):
     """Folders written before cells were addressed by config: cells/<ds>/<label>/seed-<s>."""
     rd = ResultsDir(tmp_path)
-    ident = identity(2)
+    ident = identity(2, ranking=1)  # before PROTOCOL §3 was corrected
     legacy = tmp_path / "cells" / "synthetic" / "markov" / "seed-2"
     legacy.mkdir(parents=True)
     rec = record(ident)
-    for key in ("model_version", "data_format", "split", "device_type"):
+    for key in ("model_version", "data_format", "split", "device_type", "ranking"):
         rec.pop(key)
     rec["device"] = "cpu"
     store_mod.atomic_write_json(legacy / "cell.json", rec)
@@ -139,7 +147,8 @@ def test_legacy_layout_cells_are_read(tmp_path):
     assert not problems and cells[0].identity.variant == ident.variant
     found = rd.find(ident)
     assert isinstance(found, StoredCell) and found.path == legacy
-    assert rd.find(identity(2, config={"alpha": 1.0, "order": 1})) is None  # another config
+    assert rd.find(identity(2, ranking=1, config={"alpha": 1.0, "order": 1})) is None
+    assert rd.find(identity(2)) is None  # the corrected ranking rule is another experiment
 
 
 def test_lock_names_its_holder_and_a_second_writer_waits(tmp_path):

@@ -267,7 +267,9 @@ def hygiene_warnings(stats: Mapping[str, Any]) -> list[str]:
             f"timestamp; {of})"
         )
         if h.get("duplicates_kept"):
-            out.append(f"{head}: kept: numbers may be inflated (--duplicates drop removes them)")
+            out.append(
+                f"{head}: kept: numbers are distorted (a duplicate target repeats its input: unreachable under seen-item exclusion, a free hit without it; --duplicates drop removes them)"
+            )
         else:
             out.append(f"{head}: dropped, keeping the first of each; check how the log was made")
     tied = h.get("test_target_tied_share")

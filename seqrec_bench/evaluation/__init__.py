@@ -1,8 +1,22 @@
 """Ranking, metrics and batched evaluation (PROTOCOL §3-4)."""
 
 from seqrec_bench.evaluation.evaluator import EvaluationResult, Evaluator, summarize_ranks
-from seqrec_bench.evaluation.metrics import Metric, hit_rate, metric_labels, mrr, ndcg, parse_metric
-from seqrec_bench.evaluation.ranking import NonFiniteScoresError, full_ranks, sampled_ranks
+from seqrec_bench.evaluation.metrics import (
+    UNREACHABLE,
+    Metric,
+    hit_rate,
+    metric_labels,
+    mrr,
+    ndcg,
+    parse_metric,
+)
+from seqrec_bench.evaluation.ranking import (
+    RANKING_RULE,
+    NonFiniteScoresError,
+    full_ranks,
+    sampled_ranks,
+    seen_targets,
+)
 from seqrec_bench.evaluation.sampling import parse_protocol, sample_negatives
 
 __all__ = [
@@ -18,6 +32,9 @@ __all__ = [
     "NonFiniteScoresError",
     "full_ranks",
     "sampled_ranks",
+    "seen_targets",
+    "UNREACHABLE",
+    "RANKING_RULE",
     "sample_negatives",
     "parse_protocol",
 ]

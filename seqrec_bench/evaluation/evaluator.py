@@ -44,7 +44,8 @@ class Evaluator:
         inputs: the input sequences (validation: train; test: train + validation item).
         targets: one target item per user.
         metrics: labels such as ``["HR@10", "NDCG@10"]``.
-        exclude_seen: remove the input items from the candidates (the target always stays).
+        exclude_seen: remove the input items from the candidates, the target included (a
+            target repeating an input item is then unreachable: PROTOCOL §3).
         negatives: ``(n_users, N)`` sampled negatives for the sampled protocols; ``None`` = full
             ranking over every item.
         batch_size: users scored at once; ``None`` picks one that bounds the score matrix.
@@ -103,7 +104,7 @@ class Evaluator:
                 r = full_ranks(scores, targets, batch if self.exclude_seen else None)
             else:
                 negs = torch.from_numpy(self.negatives[start:stop]).to(scores.device)
-                r = sampled_ranks(scores, targets, negs)
+                r = sampled_ranks(scores, targets, negs, batch if self.exclude_seen else None)
             out.append(r)
         if not out:
             return np.zeros(0, dtype=np.int64)

@@ -20,7 +20,21 @@ import numpy as np
 
 from seqrec_bench.errors import ConfigError
 
-__all__ = ["hit_rate", "ndcg", "mrr", "Metric", "parse_metric", "metric_labels", "METRIC_NAMES"]
+__all__ = [
+    "hit_rate",
+    "ndcg",
+    "mrr",
+    "Metric",
+    "parse_metric",
+    "metric_labels",
+    "METRIC_NAMES",
+    "UNREACHABLE",
+]
+
+
+#: The rank of a target that seen-item exclusion removed from the candidates (PROTOCOL §3): larger
+#: than any cut-off and any catalogue, and it fits the stored int32 ranks. Every metric is 0 there.
+UNREACHABLE = 2**31 - 1
 
 
 def _as_ranks(ranks: np.ndarray) -> np.ndarray:
@@ -45,7 +59,7 @@ def mrr(ranks: np.ndarray, k: int | None = None) -> np.ndarray:
     """MRR@k: 1 / rank if rank <= k else 0; without ``k``, plain reciprocal rank."""
     r = _as_ranks(ranks).astype(np.float64)
     if k is None:
-        return 1.0 / r
+        return np.where(r >= UNREACHABLE, 0.0, 1.0 / r)  # an unreachable target scores 0
     return np.where(r <= k, 1.0 / r, 0.0)
 
 

@@ -1,8 +1,10 @@
 """Turning scores into per-user ranks of the target (PROTOCOL §3).
 
 ``rank = 1 + #{candidates j != target : score_j >= score_target}``: ties count against the
-model, so a constant scorer ranks the target last. Seen items (the user's input sequence) are
-removed from the candidates, except the target itself.
+model, so a constant scorer ranks the target last. With seen-item exclusion every item of the
+user's input sequence is removed from the candidates, the target included: the candidate set
+never depends on the target, and a target that repeats an input item cannot be hit; its rank is
+:data:`UNREACHABLE`, beyond every cut-off, so HR = NDCG = MRR = 0 for that user.
 """
 
 from __future__ import annotations
@@ -12,8 +14,21 @@ import torch
 
 from seqrec_bench.data.sequences import Sequences
 from seqrec_bench.errors import SeqbenchError
+from seqrec_bench.evaluation.metrics import UNREACHABLE
 
-__all__ = ["NonFiniteScoresError", "full_ranks", "sampled_ranks", "check_finite"]
+__all__ = [
+    "NonFiniteScoresError",
+    "UNREACHABLE",
+    "RANKING_RULE",
+    "full_ranks",
+    "sampled_ranks",
+    "check_finite",
+    "seen_targets",
+]
+
+#: Version of the ranking rule, recorded in every cell's key: 1 kept a repeated target as the
+#: only seen candidate (a free hit, PROTOCOL §3 before its correction); 2 removes it.
+RANKING_RULE = 2
 
 
 class NonFiniteScoresError(SeqbenchError, ValueError):
@@ -39,33 +54,57 @@ def check_finite(scores: torch.Tensor, rows: np.ndarray | None = None) -> None:
         )
 
 
+def seen_targets(targets: np.ndarray, seen: Sequences) -> np.ndarray:
+    """Whether each user's target occurs in their input sequence (a repeat target).
+
+    Example:
+        >>> seen = Sequences.from_lists([[1, 2], [3]], n_items=3)
+        >>> seen_targets(np.array([2, 1]), seen).tolist()
+        [True, False]
+    """
+    targets = np.asarray(targets, dtype=np.int64)
+    out = np.zeros(len(targets), dtype=bool)
+    if len(seen.items):
+        owner = seen.user_index()
+        out[owner[seen.items == targets[owner]]] = True
+    return out
+
+
 def full_ranks(
     scores: torch.Tensor,
     targets: torch.Tensor,
     seen: Sequences | None = None,
 ) -> torch.Tensor:
-    """Pessimistic rank of each target among all items.
+    """Pessimistic rank of each target among all items, or among the unseen ones.
 
     Args:
         scores: ``(B, n_items)``; column ``j`` is item ``j + 1``.
         targets: ``(B,)`` item ids in ``1..n_items``.
-        seen: the ``B`` input sequences whose items are excluded from the candidates
-            (``None`` = no exclusion).
+        seen: the ``B`` input sequences whose items are excluded from the candidates, the
+            target included (``None`` = no exclusion).
 
     Returns:
-        ``(B,)`` int64 ranks, ``1`` = best, on the scores' device.
+        ``(B,)`` int64 ranks, ``1`` = best, on the scores' device; :data:`UNREACHABLE` for a
+        target that exclusion removed.
     """
     b = scores.shape[0]
     rows = torch.arange(b, device=scores.device)
     cols = targets.to(scores.device) - 1
     target_scores = scores[rows, cols]
     beats = scores >= target_scores.unsqueeze(1)
+    repeat = None
     if seen is not None and len(seen.items):
         seen_rows = torch.from_numpy(seen.user_index()).to(scores.device)
         seen_cols = torch.from_numpy(seen.items - 1).to(scores.device)
         beats[seen_rows, seen_cols] = False
+        flags = seen_targets(targets.cpu().numpy(), seen)
+        if flags.any():
+            repeat = torch.from_numpy(flags).to(scores.device)
     beats[rows, cols] = False  # the target is never its own competitor
-    return _count_rows(beats) + 1
+    ranks = _count_rows(beats) + 1
+    if repeat is not None:
+        ranks = torch.where(repeat, torch.full_like(ranks, UNREACHABLE), ranks)
+    return ranks
 
 
 def _count_rows(mask: torch.Tensor) -> torch.Tensor:
@@ -80,7 +119,10 @@ def _count_rows(mask: torch.Tensor) -> torch.Tensor:
 
 
 def sampled_ranks(
-    scores: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor
+    scores: torch.Tensor,
+    targets: torch.Tensor,
+    negatives: torch.Tensor,
+    seen: Sequences | None = None,
 ) -> torch.Tensor:
     """Pessimistic rank of each target among itself and its sampled negatives.
 
@@ -88,8 +130,16 @@ def sampled_ranks(
         scores: ``(B, n_items)``.
         targets: ``(B,)`` item ids.
         negatives: ``(B, N)`` item ids (never the target, never a seen item).
+        seen: with seen-item exclusion, the input sequences: a target that repeats one of their
+            items is unreachable, as under full ranking.
     """
     device = scores.device
     target_scores = scores.gather(1, (targets.to(device) - 1).unsqueeze(1))
     neg_scores = scores.gather(1, negatives.to(device) - 1)
-    return _count_rows(neg_scores >= target_scores) + 1
+    ranks = _count_rows(neg_scores >= target_scores) + 1
+    if seen is not None and len(seen.items):
+        flags = seen_targets(targets.cpu().numpy(), seen)
+        if flags.any():
+            repeat = torch.from_numpy(flags).to(ranks.device)
+            ranks = torch.where(repeat, torch.full_like(ranks, UNREACHABLE), ranks)
+    return ranks

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from seqrec_bench.errors import ResultsError
+from seqrec_bench.evaluation.metrics import UNREACHABLE
 from seqrec_bench.store import TABLE_FILES, ResultsDir, StoredCell, differing_fields
 
 __all__ = [
@@ -107,16 +108,17 @@ def check_combinable(groups: Groups) -> None:
                         f"({seen[c.seed].path} and {c.path}); remove one"
                     )
                 seen[c.seed] = c
-    protocols: dict[tuple[Any, Any, Any], list[str]] = {}
+    protocols: dict[tuple[Any, Any, Any, Any], list[str]] = {}
     for dataset, per_model in groups.items():
         for label, cells in per_model.items():
             f = cells[0].identity.fields
-            key = (f.get("split"), f.get("protocol"), f.get("exclude_seen"))
+            key = (f.get("split"), f.get("protocol"), f.get("exclude_seen"), f.get("ranking", 1))
             protocols.setdefault(key, []).append(f"{dataset}/{label}")
     if len(protocols) > 1:
         parts = [
-            f"{split}, {protocol}, seen items {'excluded' if excl else 'kept'} for {', '.join(rows)}"
-            for (split, protocol, excl), rows in protocols.items()
+            f"{split}, {protocol}, seen items {'excluded' if excl else 'kept'}, ranking rule "
+            f"{rule} for {', '.join(rows)}"
+            for (split, protocol, excl, rule), rows in protocols.items()
         ]
         raise ResultsError(
             "the cells of this table were evaluated under different protocols ("
@@ -145,7 +147,22 @@ def protocol_card(groups: Groups, datasets: dict[str, dict[str, Any]]) -> dict[s
         "leave-one-out (last item = test, second-to-last = validation; selection on validation)"
     )
     lines["candidates"] = "all items (full ranking)" if protocol == "full" else str(protocol)
-    lines["seen items"] = "excluded (target kept)" if fields.get("exclude_seen") else "kept"
+    if not fields.get("exclude_seen"):
+        lines["seen items"] = "kept (every item is a candidate)"
+    elif fields.get("ranking", 1) >= 2:
+        lines["seen items"] = (
+            "excluded, the target included when it repeats an input item (it cannot be hit)"
+        )
+        for name, per_model in groups.items():
+            ranks = next(iter(per_model.values()))[0].ranks
+            n = int((ranks == UNREACHABLE).sum())
+            lines[f"targets unreachable under seen-item exclusion ({name})"] = (
+                f"{n / max(len(ranks), 1):.1%} ({n:,} of {len(ranks):,} users)"
+            )
+    else:
+        lines["seen items"] = (
+            "excluded, a repeated target kept (the rule before PROTOCOL §3 was corrected)"
+        )
     lines["ties"] = TIE_POLICY
     seeds = sorted({c.seed for per in groups.values() for cs in per.values() for c in cs})
     lines["seeds"] = ", ".join(map(str, seeds))

@@ -174,7 +174,7 @@ def test_duplicate_warning_dropped_and_kept() -> None:
     )
     (kept,) = hygiene_warnings(stats_with(found=500, kept=True))
     assert kept.startswith("50.0% of the records are exact duplicates")
-    assert "kept: numbers may be inflated" in kept and "--duplicates drop" in kept
+    assert "kept: numbers are distorted" in kept and "--duplicates drop" in kept
 
 
 def test_tie_and_repeat_warnings() -> None:

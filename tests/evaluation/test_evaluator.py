@@ -4,6 +4,8 @@ import torch
 
 from seqrec_bench.data import LeaveOneOutSplit, Sequences
 from seqrec_bench.evaluation import Evaluator, sample_negatives
+from seqrec_bench.evaluation.metrics import UNREACHABLE
+from seqrec_bench.evaluation.ranking import seen_targets
 from seqrec_bench.models import MarkovModel, PopularityModel
 from seqrec_bench.models.base import Model
 
@@ -74,7 +76,9 @@ def test_exclude_seen_switch(data):
     model = PopularityModel().fit(data.train, seed=0)
     masked = Evaluator(data.test_inputs, data.test_targets(), exclude_seen=True).ranks(model)
     unmasked = Evaluator(data.test_inputs, data.test_targets(), exclude_seen=False).ranks(model)
-    assert (masked <= unmasked).all() and (masked < unmasked).any()
+    repeat = seen_targets(data.test_targets(), data.test_inputs)
+    assert (masked[~repeat] <= unmasked[~repeat]).all() and (masked < unmasked).any()
+    assert (masked[repeat] == UNREACHABLE).all()  # a repeated target cannot be hit
 
 
 def test_sampled_protocol_shared_negatives(data):
@@ -93,7 +97,9 @@ def test_sampled_protocol_shared_negatives(data):
     ranks = Evaluator(
         data.test_inputs, data.test_targets(), negatives=negs, metrics=["HR@10"]
     ).ranks(model)
-    assert ranks.min() >= 1 and ranks.max() <= 21
+    reachable = ~seen_targets(data.test_targets(), data.test_inputs)
+    assert ranks.min() >= 1 and ranks[reachable].max() <= 21
+    assert (ranks[~reachable] == UNREACHABLE).all()
 
 
 def test_validation_and_test_negatives_are_separate_streams(data):

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from seqrec_bench.data import Sequences
+from seqrec_bench.evaluation.metrics import UNREACHABLE, hit_rate, mrr, ndcg
 from seqrec_bench.evaluation.ranking import (
     NonFiniteScoresError,
     check_finite,
@@ -13,6 +14,8 @@ from seqrec_bench.evaluation.ranking import (
 
 def reference_rank(scores, target, seen, exclude_seen=True):
     """Rank by the PROTOCOL definition, written as plainly as possible."""
+    if exclude_seen and target in seen:
+        return UNREACHABLE  # the candidate set never depends on the target (§3)
     t = scores[target - 1]
     rank = 1
     for item in range(1, len(scores) + 1):
@@ -37,12 +40,37 @@ def test_ties_count_against_the_model():
     assert full_ranks(scores, torch.tensor([1]), None).tolist() == [3]
 
 
-def test_seen_items_are_excluded_but_target_stays():
+def test_seen_items_are_excluded_and_a_repeated_target_is_unreachable():
     scores = torch.tensor([[0.9, 0.8, 0.7, 0.6]])
-    seen = Sequences.from_lists([[1, 4, 2]], n_items=4)
-    # target 4 is in the input (a repeat) yet stays; items 1 and 2 are removed; item 3 beats it
-    assert full_ranks(scores, torch.tensor([4]), seen).tolist() == [2]
+    seen = Sequences.from_lists([[1, 2], [1, 4, 2]], n_items=4)
+    both = torch.cat([scores, scores])
+    # user 0: items 1 and 2 removed, item 3 beats target 4; user 1: target 4 is in the input,
+    # so it is removed too: no hit at any cut-off (PROTOCOL §3)
+    assert full_ranks(both, torch.tensor([4, 4]), seen).tolist() == [2, UNREACHABLE]
     assert full_ranks(scores, torch.tensor([4]), None).tolist() == [4]
+    ranks = np.array([UNREACHABLE])
+    assert hit_rate(ranks, 10)[0] == ndcg(ranks, 10)[0] == mrr(ranks)[0] == mrr(ranks, 10)[0] == 0
+
+
+def test_a_seen_first_scorer_gains_nothing_from_repeat_targets(rng):
+    """A model that scores every seen item first must not get free hits on repeat targets."""
+    n_items, users = 30, 200
+    seqs = [
+        list(rng.choice(np.arange(1, n_items + 1), size=5, replace=False)) for _ in range(users)
+    ]
+    seen = Sequences.from_lists(seqs, n_items=n_items)
+    repeat = rng.random(users) < 0.3
+    targets = np.array(
+        [s[int(rng.integers(0, 5))] if r else int(rng.choice([i for i in range(1, n_items + 1) if i not in s]))
+         for s, r in zip(seqs, repeat, strict=True)]
+    )  # fmt: skip
+    base = torch.from_numpy(rng.random((users, n_items)).astype(np.float32))
+    seen_first = base.clone()
+    seen_first[torch.from_numpy(seen.user_index()), torch.from_numpy(seen.items - 1)] += 10.0
+    t = torch.from_numpy(targets)
+    plain, boosted = full_ranks(base, t, seen).numpy(), full_ranks(seen_first, t, seen).numpy()
+    np.testing.assert_array_equal(plain, boosted)  # boosting seen items changes nothing
+    assert (boosted[repeat] == UNREACHABLE).all() and (boosted[~repeat] < UNREACHABLE).all()
 
 
 def test_full_ranks_match_reference(rng):
