@@ -338,11 +338,12 @@ def _typed(value: Any, kind: str, key: str, origin: str) -> Any:
             raise bad("a string")
         return value
     if kind == "ints":
+        example = "[5, 10, 20]" if key == "k" else "[0, 1, 2]"
         if not isinstance(value, list) or not value:
-            raise bad("a non-empty list of integers, e.g. [0, 1, 2]")
+            raise bad(f"a non-empty list of integers, e.g. {key} = {example}")
         for v in value:
             if isinstance(v, bool) or not isinstance(v, int):
-                raise bad("a non-empty list of integers, e.g. [0, 1, 2]")
+                raise bad(f"a non-empty list of integers, e.g. {key} = {example}")
         return list(value)
     raise AssertionError(kind)
 
