@@ -55,6 +55,11 @@ class Correction(StrEnum):
     none = "none"
 
 
+class Executor(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
 class Duplicates(StrEnum):
     drop = "drop"
     keep = "keep"
@@ -285,6 +290,42 @@ def run(
             help="Torch CPU threads per cell (default: cores / jobs); recorded in each cell.",
         ),
     ] = None,
+    executor: Annotated[
+        Executor,
+        typer.Option(
+            "--executor",
+            help="local (this machine: in-process, or --jobs worker processes) or ray (each cell a Ray task).",
+        ),
+    ] = Executor.local,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Ray cluster: auto (this machine's), ray://host:port, or empty for a local one started for the run.",
+        ),
+    ] = None,
+    cpus_per_cell: Annotated[
+        float,
+        typer.Option(
+            "--cpus-per-cell", help="CPUs Ray reserves per cell (also the default --threads)."
+        ),
+    ] = 1.0,
+    gpus_per_cell: Annotated[
+        float | None,
+        typer.Option(
+            "--gpus-per-cell",
+            help="GPUs per cell under Ray, fractions allowed (e.g. 0.25); default 1 on CUDA, else 0.",
+        ),
+    ] = None,
+    max_concurrent: Annotated[
+        int | None, typer.Option("--max-concurrent", help="At most this many Ray cells at once.")
+    ] = None,
+    retries: Annotated[
+        int,
+        typer.Option(
+            "--retries", help="Retries of a Ray cell whose worker died (killed, OOM, node lost)."
+        ),
+    ] = 2,
     quiet: Annotated[
         bool,
         typer.Option(
@@ -338,6 +379,12 @@ def run(
             "duplicates": duplicates.value if duplicates else None,
             "jobs": jobs,
             "threads": threads,
+            "executor": executor.value,
+            "ray_address": ray_address,
+            "cpus_per_cell": cpus_per_cell,
+            "gpus_per_cell": gpus_per_cell,
+            "max_concurrent": max_concurrent,
+            "retries": retries,
         }
         names = {
             "fmt": "fmt",

@@ -78,6 +78,8 @@ DEFAULT_ALPHA = 0.05
 #: The validation metric early stopping and model selection maximise.
 MONITOR_METRIC = "NDCG@10"
 TESTS = ("ttest", "permutation", "wilcoxon")
+#: Where cells run: this machine (in-process or ``jobs`` worker processes), or Ray tasks.
+EXECUTORS = ("local", "ray")
 CORRECTIONS = ("holm", "bonferroni", "bh", "none")
 
 
@@ -143,8 +145,9 @@ class ModelSpec:
 class RunConfig:
     """Everything that defines a run (the CLI and experiment files both build one).
 
-    ``jobs``, ``threads`` and ``device`` say *where* cells run; everything else says *what* they
-    compute (and ends up in each cell's key).
+    ``jobs``, ``threads``, ``device`` and the executor settings (``executor``, ``ray_address``,
+    ``cpus_per_cell``, ``gpus_per_cell``, ``max_concurrent``, ``retries``) say *where* cells run;
+    everything else says *what* they compute (and ends up in each cell's key).
     """
 
     datasets: list[DatasetSpec]
@@ -161,6 +164,12 @@ class RunConfig:
     alpha: float = DEFAULT_ALPHA
     jobs: int = 1
     threads: int | None = None
+    executor: str = "local"
+    ray_address: str | None = None
+    cpus_per_cell: float = 1.0
+    gpus_per_cell: float | None = None
+    max_concurrent: int | None = None
+    retries: int = 2
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able settings (stored in the manifest)."""
@@ -210,6 +219,12 @@ class RunConfig:
             raise ConfigError(f"--jobs must be >= 1, not {self.jobs}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"--threads must be >= 1, not {self.threads}")
+        if self.executor not in EXECUTORS:
+            raise ConfigError(
+                f"--executor must be one of {', '.join(EXECUTORS)}, not {self.executor!r}"
+            )
+        if self.executor != "ray" and (self.ray_address or self.gpus_per_cell is not None):
+            raise ConfigError("--ray-address and --gpus-per-cell need --executor ray")
 
 
 def table_metrics(ks: list[int] | tuple[int, ...]) -> list[str]:
@@ -295,7 +310,8 @@ def default_output_dir(cfg: RunConfig, base: Path = Path("results")) -> Path:
 # -- experiment files -------------------------------------------------------------------------
 _TOP = {
     "seeds", "k", "protocol", "exclude_seen", "device", "output", "stats", "datasets",
-    "models", "jobs", "threads",
+    "models", "jobs", "threads", "executor", "ray_address", "cpus_per_cell", "gpus_per_cell",
+    "max_concurrent", "retries",
 }  # fmt: skip
 _STATS = {"reference", "test", "correction", "alpha"}
 _DATASET = {
@@ -444,6 +460,15 @@ def parse_run_config(
         cfg.jobs = _typed(data["jobs"], "int", "jobs", origin)
     if "threads" in data:
         cfg.threads = _typed(data["threads"], "int", "threads", origin)
+    for key in ("executor", "ray_address"):
+        if key in data:
+            setattr(cfg, key, _typed(data[key], "str", key, origin))
+    for key in ("cpus_per_cell", "gpus_per_cell"):
+        if key in data:
+            setattr(cfg, key, _typed(data[key], "float", key, origin))
+    for key in ("max_concurrent", "retries"):
+        if key in data:
+            setattr(cfg, key, _typed(data[key], "int", key, origin))
     if "output" in data:
         out = Path(_typed(data["output"], "str", "output", origin))
         cfg.output = out if out.is_absolute() else base_dir / out
@@ -526,8 +551,11 @@ def merge_cli(base: RunConfig | None, flags: dict[str, Any], given: set[str]) ->
     for name in ("protocol", "exclude_seen", "device", "reference", "test", "correction", "alpha"):
         if use(name) and name in flags:
             setattr(cfg, name, flags[name])
-    for name in ("jobs", "threads"):
-        if name in given or (base is None and flags.get(name) is not None):
+    for name in (
+        "jobs", "threads", "executor", "ray_address", "cpus_per_cell", "gpus_per_cell",
+        "max_concurrent", "retries",
+    ):  # fmt: skip
+        if name in flags and (name in given or (base is None and flags.get(name) is not None)):
             setattr(cfg, name, flags[name])
     if flags.get("output") is not None:
         cfg.output = Path(flags["output"])

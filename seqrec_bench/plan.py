@@ -171,7 +171,11 @@ def build_plan(
         raise ConfigError(f"--device: {exc}") from None
     for m in cfg.models:  # unknown or broken models fail before any data is loaded
         get_model_class(m.model)
-    threads = cfg.threads or default_threads(cfg.jobs)
+    if cfg.executor == "ray":
+        # a Ray cell gets the CPUs it reserved (--threads default: --cpus-per-cell)
+        threads = cfg.threads or max(1, int(cfg.cpus_per_cell))
+    else:
+        threads = cfg.threads or default_threads(cfg.jobs)
     metrics = tuple(stored_metrics(cfg.ks))
     plan = Plan(cfg, device, threads, {}, {}, {})
     for ds_spec in cfg.datasets:

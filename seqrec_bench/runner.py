@@ -98,6 +98,8 @@ def run_experiment(
     plan = build_plan(
         cfg, log=say, warn=lambda text: log.print(f"[yellow]warning:[/] {text}", highlight=False)
     )
+    if cfg.executor == "ray" and not dry_run:
+        _ray_check()
     out = _output_dir(cfg)
     rd = ResultsDir(out)
     for (dataset, label), resolved in plan.configs.items():
@@ -142,13 +144,13 @@ def run_experiment(
             if status.todo and not quiet:
                 log.print(
                     f"  {stored_here} cell(s) trained in {time.perf_counter() - t0:.1f}s "
-                    f"({'in-process' if cfg.jobs == 1 else f'{cfg.jobs} worker processes'}, "
+                    f"({_where(cfg)}, "
                     f"{plan.threads} thread(s) per cell)",
                     highlight=False,
                 )
             if failures:
                 _raise_failures(failures, len(plan.tasks), out)
-            _finish(plan, rd, started, console, log)
+            _finish(plan, rd, started, console, log, getattr(executor, "cluster", None))
     except BaseException:
         # nothing half-written: a folder this call created and stored no cell in goes away
         if created and stored_here == 0 and out.exists() and not rd.scan()[0]:
@@ -191,9 +193,23 @@ def _beside_notes(plan: Plan, status: PlanStatus, out: Path) -> list[str]:
 
 
 def _executor(plan: Plan) -> Any:
+    cfg = plan.cfg
+    if cfg.executor == "ray":
+        from seqrec_bench.executor_ray import RayExecutor
+
+        gpus = cfg.gpus_per_cell
+        if gpus is None:
+            gpus = 1.0 if plan.device.startswith("cuda") else 0.0
+        return RayExecutor(
+            cfg.ray_address,
+            cpus_per_cell=cfg.cpus_per_cell,
+            gpus_per_cell=gpus,
+            max_concurrent=cfg.max_concurrent,
+            retries=cfg.retries,
+        )
     from seqrec_bench.executor import make_executor
 
-    return make_executor(plan.cfg.jobs, plan.threads, plan.device)
+    return make_executor(cfg.jobs, plan.threads, plan.device)
 
 
 def _log_cell(log: Any, result: CellResult, done: int, total: int) -> None:
@@ -222,7 +238,27 @@ def _raise_failures(failures: list[CellFailure], total: int, out: Path) -> None:
     )
 
 
-def _finish(plan: Plan, rd: ResultsDir, started: str, console: Any, log: Any) -> None:
+def _where(cfg: RunConfig) -> str:
+    if cfg.executor == "ray":
+        return f"Ray tasks at {cfg.ray_address or 'a local cluster'}"
+    return "in-process" if cfg.jobs == 1 else f"{cfg.jobs} worker processes"
+
+
+def _ray_check() -> None:
+    """Fail in one line before any cell when --executor ray cannot work (Ray missing)."""
+    from seqrec_bench.executor_ray import _ray
+
+    _ray()
+
+
+def _finish(
+    plan: Plan,
+    rd: ResultsDir,
+    started: str,
+    console: Any,
+    log: Any,
+    cluster: dict[str, Any] | None = None,
+) -> None:
     """Manifest and tables of exactly the plan's cells (read back through the store)."""
     from seqrec_bench import __version__
     from seqrec_bench.environment import environment_info
@@ -255,7 +291,19 @@ def _finish(plan: Plan, rd: ResultsDir, started: str, console: Any, log: Any) ->
         "seqrec_bench": __version__,
         "settings": cfg.to_dict(),
         "settings_hash": settings_hash,
-        "executor": {"name": "local", "jobs": cfg.jobs, "threads_per_cell": plan.threads},
+        "executor": {
+            "name": cfg.executor,
+            "jobs": cfg.jobs,
+            "threads_per_cell": plan.threads,
+            **({"cluster": cluster} if cluster else {}),
+        },
+        "cell_placement": {
+            c.path.relative_to(rd.root).as_posix(): {
+                "node": (c.record.get("executor") or c.record.get("environment") or {}).get("node"),
+                "device": c.record.get("device"),
+            }
+            for c in cells
+        },
         "cells": [c.path.relative_to(rd.root).as_posix() for c in cells],
         # what this run printed, so `seqbench table DIR` re-renders exactly that
         "table": {
