@@ -152,6 +152,18 @@ class RayExecutor:
             if started_here:
                 ray.shutdown()
 
+    def _slots(self, ray: Any, n_tasks: int) -> int:
+        """Cells the cluster can run at once with the requested resources (at least 1).
+
+        Submitting only that many keeps "running" meaning running (Ray would queue the rest
+        anyway), so the progress display and its estimate are honest.
+        """
+        resources = ray.cluster_resources()
+        slots = int(float(resources.get("CPU", 1.0)) // self.cpus_per_cell)
+        if self.gpus_per_cell > 0:
+            slots = min(slots, int(float(resources.get("GPU", 0.0)) // self.gpus_per_cell))
+        return max(1, min(slots, n_tasks))
+
     def _run(
         self,
         ray: Any,
@@ -173,7 +185,7 @@ class RayExecutor:
         refs = {name: ray.put(data[name]) for name in needed}
         queue = list(tasks)
         pending: dict[Any, CellTask] = {}
-        limit = self.max_concurrent or len(queue)
+        limit = self.max_concurrent or self._slots(ray, len(queue))
         try:
             while queue or pending:
                 while queue and len(pending) < limit:

@@ -140,7 +140,17 @@ def run_experiment(
 
             executor = _executor(plan)
             t0 = time.perf_counter()
-            executor.run(status.todo, plan.data, on_done)
+            progress = GridProgress(len(status.todo), log, quiet=quiet)
+
+            def on_start(task: CellTask, where: str) -> None:
+                progress.started(task, where)
+
+            def finished(outcome: CellResult | CellFailure) -> None:
+                on_done(outcome)
+                progress.finished(outcome)
+
+            with progress:
+                executor.run(status.todo, plan.data, finished, on_start)
             if status.todo and not quiet:
                 log.print(
                     f"  {stored_here} cell(s) trained in {time.perf_counter() - t0:.1f}s "
@@ -190,6 +200,78 @@ def _beside_notes(plan: Plan, status: PlanStatus, out: Path) -> list[str]:
                 f"one, `seqbench table {out} --variant {variant[:8]}` shows the old"
             )
     return lines
+
+
+class GridProgress:
+    """Cells queued / running / done / failed, the device of each running cell, and an estimate.
+
+    On a terminal it is a live rich panel; otherwise one plain line after each finished cell (a
+    log under nohup or Slurm shows how far the grid is and how long it will take).
+    """
+
+    def __init__(self, total: int, log: Any, quiet: bool = False) -> None:
+        self.total, self.log, self.quiet = total, log, quiet
+        self.running: dict[str, tuple[str, float]] = {}
+        self.done = self.failed = 0
+        self.durations: list[float] = []
+        self.start = time.perf_counter()
+        self.live: Any = None
+
+    def __enter__(self) -> GridProgress:
+        from seqrec_bench.training.trainer import progress_mode
+
+        if not self.quiet and self.total > 1 and progress_mode() == "live":
+            from rich.live import Live
+
+            self.live = Live(self._panel(), console=self.log, refresh_per_second=2, transient=True)
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+    def started(self, task: CellTask, where: str) -> None:
+        self.running[task.identity.run_key] = (
+            f"{task.identity.describe()} on {where}",
+            time.perf_counter(),
+        )
+        self._refresh()
+
+    def finished(self, outcome: CellResult | CellFailure) -> None:
+        _, t0 = self.running.pop(outcome.identity.run_key, ("", self.start))
+        self.durations.append(time.perf_counter() - t0)
+        if isinstance(outcome, CellFailure):
+            self.failed += 1
+        else:
+            self.done += 1
+        if self.live is None and not self.quiet and self.total > 1:
+            self.log.print(f"  grid: {self.summary()}", highlight=False)
+        self._refresh()
+
+    def summary(self) -> str:
+        finished = self.done + self.failed
+        queued = max(0, self.total - finished - len(self.running))
+        text = f"{finished}/{self.total} done ({self.failed} failed), {len(self.running)} running, {queued} queued"
+        if finished >= 2 and finished < self.total:
+            # remaining cells at the observed pace: the wall time per finished cell so far
+            pace = (time.perf_counter() - self.start) / finished
+            text += f"; about {pace * (self.total - finished) / 60:.1f} min left"
+        return text
+
+    def _panel(self) -> Any:
+        from rich.table import Table
+
+        table = Table(
+            title=f"grid: {self.summary()}", title_justify="left", show_header=False, box=None
+        )
+        for name, t0 in self.running.values():
+            table.add_row(f"running {name}", f"{time.perf_counter() - t0:.0f}s")
+        return table
+
+    def _refresh(self) -> None:
+        if self.live is not None:
+            self.live.update(self._panel())
 
 
 def _executor(plan: Plan) -> Any:

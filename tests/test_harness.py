@@ -271,3 +271,20 @@ def test_sigkill_of_the_driver_mid_grid_then_resume(tmp_path):
     assert strip((out / "table.md").read_text()) == strip((ref / "table.md").read_text())
     shutil.rmtree(tmp_path / "cache", ignore_errors=True)
     assert Path(out).is_dir()
+
+
+def test_grid_progress_lines_when_not_a_terminal(consoles, tmp_path):
+    out_c, log = Console(record=True, width=200), Console(record=True, width=200)
+    run_experiment(
+        run_cfg(
+            tmp_path / "g", [ModelSpec("pop", "pop"), ModelSpec("markov", "markov")], seeds=(0, 1)
+        ),
+        out_c,
+        log,
+    )
+    text = log.export_text()
+    assert (
+        "grid: 1/4 done (0 failed)" in text
+        and "grid: 4/4 done (0 failed), 0 running, 0 queued" in text
+    )
+    assert "min left" in text  # an estimate once a few cells have finished
