@@ -27,6 +27,8 @@ from seqrec_bench.data.stats import (
     dataset_stats,
     hygiene_line,
     hygiene_warnings,
+    leakage_line,
+    leakage_stats,
     render_stats,
     stats_table,
 )
@@ -57,6 +59,8 @@ __all__ = [
     "render_stats",
     "hygiene_line",
     "hygiene_warnings",
+    "leakage_stats",
+    "leakage_line",
     "SyntheticConfig",
     "generate_synthetic",
 ]

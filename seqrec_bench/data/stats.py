@@ -13,6 +13,11 @@
   whose position depends on such a tie (``None`` for data without timestamps);
 * ``valid_repeat_share`` / ``test_repeat_share``: share of validation / test targets that also
   occur in their own input sequence (repeat consumption; PROTOCOL §3);
+* ``leakage``: how much of the leave-one-out training data lies in each test user's future
+  (PROTOCOL §2b), ``None`` for data without timestamps; see :func:`leakage_stats`:
+  ``mean``, ``median`` (over test users of the share, in [0, 1], of all training interactions
+  whose timestamp is strictly later than the user's test target), ``share_above_10pct`` (share
+  of test users for whom that share is above 0.1) and ``users`` (test users);
 * ``files``: the raw file name(s);
 * ``hygiene``: the data-hygiene figures in one place (see :func:`hygiene_line` and
   :func:`hygiene_warnings`): ``duplicates_found`` (exact duplicate records, same user, item and
@@ -48,6 +53,9 @@ __all__ = [
     "render_stats",
     "hygiene_line",
     "hygiene_warnings",
+    "leakage_stats",
+    "leakage_line",
+    "LEAKAGE_USER_SHARE",
     "DUPLICATE_WARN_SHARE",
     "TIED_TARGET_WARN_SHARE",
     "REPEAT_TARGET_WARN_SHARE",
@@ -59,10 +67,61 @@ DUPLICATE_WARN_SHARE = 0.01
 TIED_TARGET_WARN_SHARE = 0.05
 #: Warn when more than this share of the test targets repeat an item of their own input.
 REPEAT_TARGET_WARN_SHARE = 0.5
+#: ``leakage["share_above_10pct"]`` counts the test users with more than this share of the
+#: training interactions later than their test target.
+LEAKAGE_USER_SHARE = 0.1
 
 
 def _share(mask: np.ndarray) -> float:
     return float(mask.mean()) if len(mask) else 0.0
+
+
+def leakage_stats(sequences: Sequences, timestamps: np.ndarray) -> dict[str, Any] | None:
+    """Leave-one-out leakage (PROTOCOL §2b): how much training data is from a test user's future.
+
+    The training interactions are every user's items but the last two; the test users are the
+    users with at least 3 items, their test target the last one. For each test user, the share
+    of *all* training interactions whose timestamp is strictly later than the test target's
+    (an equal timestamp is not later). One sort of the training timestamps and one
+    ``searchsorted`` per user: no loop.
+
+    Args:
+        sequences: the prepared sequences (each user's items in time order).
+        timestamps: the timestamp of every entry of ``sequences.items``.
+
+    Returns:
+        ``{"mean", "median", "share_above_10pct", "users"}`` (shares in [0, 1]), or ``None``
+        when there is no test user or no training interaction.
+
+    Example:
+        >>> s = Sequences.from_lists([[1, 2, 3], [1, 2, 3, 4]], n_items=4)
+        >>> # training: user 0 at time 1; user 1 at times 5, 6. Test targets at 4 and 9
+        >>> leakage_stats(s, np.array([1, 3, 4, 5, 6, 8, 9]))
+        {'mean': 0.3333333333333333, 'median': 0.3333333333333333, 'share_above_10pct': 0.5, 'users': 2}
+    """
+    lengths = sequences.lengths
+    ends = sequences.offsets[1:]
+    test_users = np.flatnonzero(lengths >= 3)
+    if not len(test_users):
+        return None
+    is_train = np.ones(len(sequences.items), dtype=bool)
+    short = lengths < 3  # no leave-one-out split: nothing of theirs is training data
+    is_train[np.repeat(short, lengths)] = False
+    last = ends[test_users] - 1
+    is_train[last] = False
+    is_train[last - 1] = False
+    train_ts = np.sort(np.asarray(timestamps)[is_train])
+    if not len(train_ts):
+        return None
+    target_ts = np.asarray(timestamps)[last]
+    later = len(train_ts) - np.searchsorted(train_ts, target_ts, side="right")
+    share = later / len(train_ts)
+    return {
+        "mean": float(share.mean()),
+        "median": float(np.median(share)),
+        "share_above_10pct": float((share > LEAKAGE_USER_SHARE).mean()),
+        "users": len(test_users),
+    }
 
 
 def dataset_stats(
@@ -97,7 +156,9 @@ def dataset_stats(
     user_of = sequences.user_index()
 
     tied_share = valid_tied = test_tied = None
+    leakage = None
     if timestamps is not None and n_inter:
+        leakage = leakage_stats(sequences, timestamps)
         # sorted by (user, timestamp), so equal (user, timestamp) pairs are neighbours
         same = (user_of[1:] == user_of[:-1]) & (timestamps[1:] == timestamps[:-1])
         tied = np.zeros(n_inter, dtype=bool)
@@ -171,6 +232,7 @@ def dataset_stats(
         "test_target_tied_share": test_tied,
         "valid_repeat_share": _share(valid_repeat),
         "test_repeat_share": _share(test_repeat),
+        "leakage": leakage,
         "files": list(files or []),
         "hygiene": hygiene,
     }
@@ -241,6 +303,30 @@ def hygiene_line(stats: Mapping[str, Any]) -> str:
         + ("n/a (no timestamps)" if tied is None else _share_text(tied))
     )
     return "; ".join(parts)
+
+
+def leakage_line(stats: Mapping[str, Any]) -> str | None:
+    """One line of the leave-one-out leakage figures (``stats["leakage"]``) for a card.
+
+    ``None`` when the statistics have none (data without timestamps, or prepared before the
+    figures existed).
+
+    Example:
+        >>> leakage_line({"leakage": {"mean": 0.231, "median": 0.204,
+        ...                           "share_above_10pct": 0.71, "users": 943}})
+        "mean 23.1% of training interactions are later than the user's test target (median 20.4%); 71.0% of users have more than 10% of training from their future"
+        >>> leakage_line({"leakage": None}) is None
+        True
+    """
+    leak = stats.get("leakage")
+    if not isinstance(leak, Mapping):
+        return None
+    return (
+        f"mean {_share_text(leak['mean'])} of training interactions are later than the user's "
+        f"test target (median {_share_text(leak['median'])}); "
+        f"{_share_text(leak['share_above_10pct'])} of users have more than "
+        f"{100 * LEAKAGE_USER_SHARE:g}% of training from their future"
+    )
 
 
 def hygiene_warnings(stats: Mapping[str, Any]) -> list[str]:
@@ -381,5 +467,8 @@ def render_stats(dataset: PreparedDataset, console: Console | None = None) -> No
         console.print(f"generator: {params}")
     console.print(stats_table(dataset.stats, title=f"{dataset.name} statistics"))
     console.print(f"hygiene: {hygiene_line(dataset.stats)}", markup=False, highlight=False)
+    leakage = leakage_line(dataset.stats)
+    if leakage is not None:
+        console.print(f"leakage (leave-one-out): {leakage}", markup=False, highlight=False)
     for warning in hygiene_warnings(dataset.stats):
         console.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
