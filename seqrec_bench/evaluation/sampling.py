@@ -92,8 +92,8 @@ _DENSE_TAG = np.uint64(0xD1B54A32D192ED03)
 _S30, _S27, _S31, _S11 = (np.uint64(s) for s in (30, 27, 31, 11))
 #: Rounds of sequential draws before a user is completed in one step.
 _MAX_ROUNDS = 6
-#: Elements of a (users x items) block of the one-step completion.
-_BLOCK = 1 << 22
+#: Elements of a (users x draws) block of draws, or a (users x items) block of the completion.
+_BLOCK = 1 << 20
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
@@ -379,7 +379,10 @@ def sample_negatives(
     for _ in range(_MAX_ROUNDS):
         if not len(todo):
             break
-        _sequential_round(todo, start, width, base, to_item, keys, n_items, out, filled)
+        chunk = max(1, _BLOCK // (n + width))  # bounded memory: blocks of users
+        for lo in range(0, len(todo), chunk):
+            rows = todo[lo : lo + chunk]
+            _sequential_round(rows, start, width, base, to_item, keys, n_items, out, filled)
         start += width
         todo = todo[filled[todo] < n]
         width = 2 * n + 16
