@@ -76,20 +76,23 @@ def resolve_model_config(spec: ModelSpec, train_stats: dict[str, Any]) -> tuple[
 
 
 def _negatives(dataset: Any, split: Any, protocol: str, seeds: list[int]) -> dict[int, Any]:
-    """Sampled-protocol negatives per seed (shared by every model of the seed)."""
-    from seqrec_bench.evaluation.sampling import parse_protocol, sample_negatives
+    """Sampled-protocol negatives per seed (shared by every model of the seed).
+
+    Validation negatives avoid the training items and the validation target only (the test
+    item is never consulted before the final test), test negatives every item of the user;
+    each user draws from a stream keyed by their raw id, so one user more or less changes no
+    one else's negatives (PROTOCOL §3).
+    """
+    from seqrec_bench.evaluation.sampling import loo_negatives, parse_protocol, stable_user_keys
 
     kind, n = parse_protocol(protocol)
     if kind == "full":
         return {}
-    everything = dataset.sequences  # never draw an item the user interacted with
-    pop = split.train.item_counts()
-    common = dict(kind=kind, popularity=pop, dataset_key=dataset.key)
+    keys = stable_user_keys(dataset.vocab.user_ids)
     try:
         return {
-            seed: (
-                sample_negatives(everything, n, salt="valid", seed=seed, **common),
-                sample_negatives(everything, n, salt="test", seed=seed, **common),
+            seed: loo_negatives(
+                split, n, kind=kind, seed=seed, dataset_key=dataset.key, user_keys=keys
             )
             for seed in seeds
         }

@@ -27,7 +27,8 @@ __all__ = [
 ]
 
 #: Version of the ranking rule, recorded in every cell's key: 1 kept a repeated target as the
-#: only seen candidate (a free hit, PROTOCOL §3 before its correction); 2 removes it.
+#: only seen candidate (a free hit, PROTOCOL §3 before its correction); 2 removes it, and draws
+#: sampled-protocol negatives per user (validation negatives never consult the test item).
 RANKING_RULE = 2
 
 

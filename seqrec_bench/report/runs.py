@@ -146,6 +146,13 @@ def protocol_card(groups: Groups, datasets: dict[str, dict[str, Any]]) -> dict[s
     lines["split"] = (
         "leave-one-out (last item = test, second-to-last = validation; selection on validation)"
     )
+    from seqrec_bench.data import leakage_line
+
+    for name in groups:
+        leak = leakage_line(datasets.get(name, {}).get("stats", {}))
+        if leak:
+            # under leave-one-out models train on other users' future (PROTOCOL §2b): say how much
+            lines[f"leakage ({name})"] = leak
     lines["candidates"] = "all items (full ranking)" if protocol == "full" else str(protocol)
     if not fields.get("exclude_seen"):
         lines["seen items"] = "kept (every item is a candidate)"
