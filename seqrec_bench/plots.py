@@ -66,10 +66,13 @@ def plot_run(
     rd.check_exists()
     out = Path(out_dir) if out_dir else Path(root) / "figures"
     out.mkdir(parents=True, exist_ok=True)
-    from seqrec_bench.report.runs import check_combinable, group_cells, select_cells
+    from seqrec_bench.report.runs import check_combinable, folder_cells, group_cells
 
-    stored, _ = rd.scan()
-    groups = group_cells(select_cells(stored, models, datasets))
+    try:
+        stored, _ = folder_cells(rd, models=models, datasets=datasets)
+    except ResultsError:
+        stored = []
+    groups = group_cells(stored)
     check_combinable(groups)
     cells: dict[str, dict[str, list[StoredCell]]] = groups
     if not cells:

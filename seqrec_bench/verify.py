@@ -88,17 +88,17 @@ def _dataset_names(label: str, info: dict) -> set[str]:
 def verify_run(root: str | Path, references: list[Reference] | None = None) -> list[VerifyRow]:
     """Match every (dataset, model) of a run with the references and compare mean test metrics.
 
-    A (dataset, model) group must be one experiment (see
-    :func:`seqrec_bench.report.runs.check_combinable`); unreadable cells are left out.
+    The cells are those of the folder's last run (what ``seqbench table`` shows); a (dataset,
+    model) group must be one experiment (see :func:`seqrec_bench.report.runs.check_combinable`);
+    unreadable cells are left out.
     """
     from seqrec_bench.evaluation.metrics import parse_metric
-    from seqrec_bench.report.runs import check_combinable, group_cells
+    from seqrec_bench.report.runs import check_combinable, folder_cells, group_cells
 
     rd = ResultsDir(root)
-    rd.check_exists()
     refs = references if references is not None else load_references()
     datasets = rd.read_datasets()
-    cells, _ = rd.scan()
+    cells, _ = folder_cells(rd)  # the last run's cells, as `seqbench table` shows them
     rows = []
     for ds, per_model in group_cells(cells).items():
         info = datasets.get(ds, {})

@@ -171,3 +171,31 @@ def test_plot_filters_models_and_rejects_an_empty_selection(tmp_path):
     assert result.exit_code != 0
     assert "no completed cells for the requested models/datasets" in result.output
     assert "Traceback" not in result.output
+
+
+def test_verify_and_plot_read_the_last_runs_cells_like_table(tmp_path, monkeypatch):
+    """A folder holding an earlier config's cells beside the last run's is not 'mixed' for them."""
+    monkeypatch.setenv("SEQBENCH_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("SEQBENCH_PROGRESS", "0")
+    runner = CliRunner()
+    base = [
+        "run",
+        "--models",
+        "markov",
+        "--dataset",
+        "synthetic",
+        "--synthetic",
+        "n_users=200",
+        "-o",
+        str(tmp_path / "r"),
+    ]
+    assert runner.invoke(app, base).exit_code == 0
+    assert runner.invoke(app, [*base, "--set", "markov.order=2"]).exit_code == 0
+    result = runner.invoke(app, ["verify", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output  # nothing to verify against, but no mix error
+    assert (
+        "different configs"
+        in runner.invoke(app, ["table", str(tmp_path / "r"), "--models", "markov"]).output
+    )
+    if pytest.importorskip("matplotlib"):
+        assert runner.invoke(app, ["plot", str(tmp_path / "r"), "--max-k", "5"]).exit_code == 0

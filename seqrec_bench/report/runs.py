@@ -315,6 +315,56 @@ def _run_reference(last: dict[str, Any], cells: Sequence[StoredCell]) -> str | N
     return ref if ref in {c.label for c in cells} else None
 
 
+def folder_cells(
+    rd: ResultsDir,
+    *,
+    models: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    variant: str | None = None,
+    warn: Any = None,
+) -> tuple[list[StoredCell], dict[str, Any]]:
+    """The cells ``table``, ``verify`` and ``plot`` show, and what the last run printed.
+
+    Without filters: the cells of the folder's last run (so a folder holding the cells of an
+    earlier config, or a stray smoke test, shows what its run showed); with filters: every
+    readable cell that matches. Unreadable cells are passed to ``warn`` (path and reason).
+
+    Raises:
+        ResultsError: no folder, no readable cell, or nothing matching the filters.
+    """
+    rd.check_exists()
+    cells, problems = rd.scan()
+    for problem in problems:
+        if warn is not None:
+            warn(
+                f"warning: skipped an unreadable cell: {problem} "
+                "(the next `seqbench run` of its command retrains it)"
+            )
+    if not cells:
+        raise ResultsError(
+            f"{rd.root} holds no readable cells; run `seqbench run` first"
+            + (f" ({len(problems)} unreadable)" if problems else "")
+        )
+    last = _last_run(rd.read_manifest())
+    if not (models or datasets or seeds is not None or variant) and last.get("cells"):
+        wanted = set(last["cells"])
+        chosen = [c for c in cells if c.path.relative_to(rd.root).as_posix() in wanted]
+        others = sorted({c.label for c in cells if c not in chosen})
+        if others and warn is not None:
+            warn(
+                f"note: {len(cells) - len(chosen)} other cell(s) in {rd.root} ({', '.join(others)}) "
+                "are not in its last run's table; name them with --models to show them"
+            )
+    else:
+        chosen = select_cells(cells, models, datasets, seeds)
+        if variant:
+            chosen = [c for c in chosen if c.identity.variant.startswith(variant)]
+    if not chosen:
+        raise ResultsError(f"{rd.root} holds no results for the requested models/data sets/seeds")
+    return chosen, last
+
+
 def render_folder(
     root: str | Path,
     *,
@@ -355,36 +405,10 @@ def render_folder(
             log.print(f"[yellow]{text}[/]", highlight=False)
 
     rd = ResultsDir(root)
-    rd.check_exists()
-    cells, problems = rd.scan()
-    for problem in problems:
-        warn(
-            f"warning: skipped an unreadable cell: {problem} "
-            "(the next `seqbench run` of its command retrains it)"
-        )
-    if not cells:
-        raise ResultsError(
-            f"{root} holds no readable cells; run `seqbench run` first"
-            + (f" ({len(problems)} unreadable)" if problems else "")
-        )
+    chosen, last = folder_cells(
+        rd, models=models, datasets=datasets, seeds=seeds, variant=variant, warn=warn
+    )
     manifest = rd.read_manifest()
-    last = _last_run(manifest)
-    filtered = bool(models or datasets or seeds is not None or variant)
-    if not filtered and last.get("cells"):
-        wanted = set(last["cells"])
-        chosen = [c for c in cells if c.path.relative_to(rd.root).as_posix() in wanted]
-        others = sorted({c.label for c in cells if c not in chosen})
-        if others:
-            warn(
-                f"note: {len(cells) - len(chosen)} other cell(s) in {root} ({', '.join(others)}) "
-                "are not in its last run's table; name them with --models to show them"
-            )
-    else:
-        chosen = select_cells(cells, models, datasets, seeds)
-        if variant:
-            chosen = [c for c in chosen if c.identity.variant.startswith(variant)]
-    if not chosen:
-        raise ResultsError(f"{root} holds no results for the requested models/data sets/seeds")
     if metrics is None:
         metrics = table_metrics(last.get("ks") or list(DEFAULT_KS))
     report = build_report(
