@@ -581,6 +581,48 @@ def prepare(
 
 
 @app.command()
+def check(
+    dataset: Annotated[str, typer.Argument(help="Named data set or file path.")],
+    fmt: Annotated[
+        DataFormat | None, typer.Option("--format", help="Format of a local file.")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Folder (or zip) with already-downloaded data."),
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns", help="Columns of a log file: user=COL,item=COL,time=COL[,rating=COL]."
+        ),
+    ] = None,
+    synthetic: Annotated[
+        list[str] | None,
+        typer.Option("--synthetic", help="Synthetic generator option KEY=VALUE (repeatable)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the order shuffle.")] = 0,
+) -> None:
+    """Does the data look sequential? Markov vs pop, and markov on shuffled order, on validation.
+
+    Also the tie shares, the repeat-target share and the leakage report; no neural model is
+    trained and no test target is read.
+    """
+    with _errors():
+        from seqrec_bench.check import render_check, sequential_check
+        from seqrec_bench.data import load_dataset
+
+        options: dict[str, Any] = {}
+        if synthetic:
+            options["synthetic"] = _key_values(synthetic, "--synthetic")
+        if columns:
+            from seqrec_bench.data import parse_columns
+
+            options["columns"] = parse_columns(columns)
+        ds = load_dataset(dataset, format=fmt.value if fmt else None, data_dir=data_dir, **options)
+        render_check(sequential_check(ds, seed=seed), out)
+
+
+@app.command()
 def models(
     name: Annotated[
         str | None, typer.Argument(help="Show this model's full configuration.")
