@@ -70,6 +70,42 @@ class DataFormat(StrEnum):
     sequences = "sequences"
 
 
+ColumnsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--columns",
+        help="Columns of a log file: user=COL,item=COL,time=COL[,rating=COL] "
+        "(COL a header name or a 0-based position).",
+    ),
+]
+DuplicatesOption = Annotated[
+    Duplicates | None,
+    typer.Option(
+        "--duplicates",
+        help="Exact duplicate records (same user, item, timestamp): drop (default) or keep.",
+    ),
+]
+
+
+def _dataset_options(
+    synthetic: list[str] | None,
+    columns: str | None,
+    duplicates: Duplicates | None,
+    **filters: Any,
+) -> dict[str, Any]:
+    """The ``load_dataset`` options of ``prepare`` and ``check`` (``run`` goes through config)."""
+    options: dict[str, Any] = {k: v for k, v in filters.items() if v is not None}
+    if synthetic:
+        options["synthetic"] = _key_values(synthetic, "--synthetic")
+    if columns:
+        from seqrec_bench.data import parse_columns
+
+        options["columns"] = parse_columns(columns)
+    if duplicates:
+        options["duplicates"] = duplicates.value
+    return options
+
+
 def _comma_list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
@@ -87,15 +123,9 @@ def _int_list(value: str, option: str) -> list[int]:
 
 
 def _key_values(items: list[str], option: str) -> dict[str, str]:
-    from seqrec_bench.errors import ConfigError
+    from seqrec_bench.config import parse_key_values
 
-    out = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise ConfigError(f"{option} expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = value.strip()
-    return out
+    return parse_key_values(items, option)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -253,21 +283,8 @@ def run(
             help="k-core threshold for items (default: the data set's preset).",
         ),
     ] = None,
-    columns: Annotated[
-        str | None,
-        typer.Option(
-            "--columns",
-            help="Columns of a log file: user=COL,item=COL,time=COL[,rating=COL] "
-            "(COL a header name or a 0-based position).",
-        ),
-    ] = None,
-    duplicates: Annotated[
-        Duplicates | None,
-        typer.Option(
-            "--duplicates",
-            help="Exact duplicate records (same user, item, timestamp): drop (default) or keep.",
-        ),
-    ] = None,
+    columns: ColumnsOption = None,
+    duplicates: DuplicatesOption = None,
     synthetic: Annotated[
         list[str] | None,
         typer.Option(
@@ -535,21 +552,8 @@ def prepare(
     min_rating: Annotated[float | None, typer.Option("--min-rating")] = None,
     min_user: Annotated[int | None, typer.Option("--min-user-interactions")] = None,
     min_item: Annotated[int | None, typer.Option("--min-item-interactions")] = None,
-    columns: Annotated[
-        str | None,
-        typer.Option(
-            "--columns",
-            help="Columns of a log file: user=COL,item=COL,time=COL[,rating=COL] "
-            "(COL a header name or a 0-based position).",
-        ),
-    ] = None,
-    duplicates: Annotated[
-        Duplicates | None,
-        typer.Option(
-            "--duplicates",
-            help="Exact duplicate records (same user, item, timestamp): drop (default) or keep.",
-        ),
-    ] = None,
+    columns: ColumnsOption = None,
+    duplicates: DuplicatesOption = None,
     synthetic: Annotated[
         list[str] | None,
         typer.Option("--synthetic", help="Synthetic generator option KEY=VALUE (repeatable)."),
@@ -559,23 +563,14 @@ def prepare(
     with _errors():
         from seqrec_bench.data import load_dataset, render_stats
 
-        options: dict[str, Any] = {
-            k: v
-            for k, v in {
-                "min_rating": min_rating,
-                "min_user_interactions": min_user,
-                "min_item_interactions": min_item,
-            }.items()
-            if v is not None
-        }
-        if synthetic:
-            options["synthetic"] = _key_values(synthetic, "--synthetic")
-        if columns:
-            from seqrec_bench.data import parse_columns
-
-            options["columns"] = parse_columns(columns)
-        if duplicates:
-            options["duplicates"] = duplicates.value
+        options = _dataset_options(
+            synthetic,
+            columns,
+            duplicates,
+            min_rating=min_rating,
+            min_user_interactions=min_user,
+            min_item_interactions=min_item,
+        )
         ds = load_dataset(dataset, format=fmt.value if fmt else None, data_dir=data_dir, **options)
         render_stats(ds, out)
 
@@ -590,12 +585,8 @@ def check(
         Path | None,
         typer.Option("--data-dir", help="Folder (or zip) with already-downloaded data."),
     ] = None,
-    columns: Annotated[
-        str | None,
-        typer.Option(
-            "--columns", help="Columns of a log file: user=COL,item=COL,time=COL[,rating=COL]."
-        ),
-    ] = None,
+    columns: ColumnsOption = None,
+    duplicates: DuplicatesOption = None,
     synthetic: Annotated[
         list[str] | None,
         typer.Option("--synthetic", help="Synthetic generator option KEY=VALUE (repeatable)."),
@@ -611,13 +602,7 @@ def check(
         from seqrec_bench.check import render_check, sequential_check
         from seqrec_bench.data import load_dataset
 
-        options: dict[str, Any] = {}
-        if synthetic:
-            options["synthetic"] = _key_values(synthetic, "--synthetic")
-        if columns:
-            from seqrec_bench.data import parse_columns
-
-            options["columns"] = parse_columns(columns)
+        options = _dataset_options(synthetic, columns, duplicates)
         ds = load_dataset(dataset, format=fmt.value if fmt else None, data_dir=data_dir, **options)
         render_check(sequential_check(ds, seed=seed), out)
 

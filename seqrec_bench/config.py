@@ -65,6 +65,7 @@ __all__ = [
     "table_metrics",
     "stored_metrics",
     "merge_cli",
+    "parse_key_values",
 ]
 
 #: Cut-offs of HR@k / NDCG@k when none are given.
@@ -492,7 +493,13 @@ def parse_run_config(
 
 
 # -- command-line flags over a file -----------------------------------------------------------
-def _key_values(items: list[str], option: str) -> dict[str, str]:
+def parse_key_values(items: list[str], option: str) -> dict[str, str]:
+    """``["n_users=500"]`` -> ``{"n_users": "500"}`` (``--synthetic``); one line naming ``option`` else.
+
+    Example:
+        >>> parse_key_values(["n_users=500"], "--synthetic")
+        {'n_users': '500'}
+    """
     out = {}
     for item in items:
         key, eq, value = item.partition("=")
@@ -532,7 +539,7 @@ def merge_cli(base: RunConfig | None, flags: dict[str, Any], given: set[str]) ->
             ds.format = flags["fmt"]
         if flags.get("data_dir") is not None:
             ds.data_dir = str(flags["data_dir"])
-    synthetic = _key_values(flags.get("synthetic") or [], "--synthetic")
+    synthetic = parse_key_values(flags.get("synthetic") or [], "--synthetic")
     for ds in cfg.datasets:
         if synthetic:
             if ds.source != "synthetic":
