@@ -140,7 +140,9 @@ def run_experiment(
 
             executor = _executor(plan)
             t0 = time.perf_counter()
-            progress = GridProgress(len(status.todo), log, quiet=quiet)
+            # in-process cells draw the trainer's own live display: one at a time on a terminal
+            in_process = cfg.executor == "local" and cfg.jobs == 1
+            progress = GridProgress(len(status.todo), log, quiet=quiet, live=not in_process)
 
             def on_start(task: CellTask, where: str) -> None:
                 progress.started(task, where)
@@ -209,8 +211,8 @@ class GridProgress:
     log under nohup or Slurm shows how far the grid is and how long it will take).
     """
 
-    def __init__(self, total: int, log: Any, quiet: bool = False) -> None:
-        self.total, self.log, self.quiet = total, log, quiet
+    def __init__(self, total: int, log: Any, quiet: bool = False, live: bool = True) -> None:
+        self.total, self.log, self.quiet, self.allow_live = total, log, quiet, live
         self.running: dict[str, tuple[str, float]] = {}
         self.done = self.failed = 0
         self.durations: list[float] = []
@@ -220,7 +222,7 @@ class GridProgress:
     def __enter__(self) -> GridProgress:
         from seqrec_bench.training.trainer import progress_mode
 
-        if not self.quiet and self.total > 1 and progress_mode() == "live":
+        if self.allow_live and not self.quiet and self.total > 1 and progress_mode() == "live":
             from rich.live import Live
 
             self.live = Live(self._panel(), console=self.log, refresh_per_second=2, transient=True)
