@@ -72,6 +72,7 @@ class CellResult:
     identity: CellIdentity
     record: dict[str, Any]
     ranks: np.ndarray
+    repeat: np.ndarray | None = None
 
 
 @dataclass
@@ -140,6 +141,7 @@ def run_cell(data: PreparedData, task: CellTask, device: str | None = None) -> C
 
     from seqrec_bench.environment import PeakRSS, gpu_peak_mb, reset_gpu_peak
     from seqrec_bench.evaluation import Evaluator
+    from seqrec_bench.evaluation.ranking import seen_targets
     from seqrec_bench.models.base import config_from_dict, config_to_dict
     from seqrec_bench.registry import get_model_class
 
@@ -209,7 +211,9 @@ def run_cell(data: PreparedData, task: CellTask, device: str | None = None) -> C
             "environment": _cell_environment(device, threads),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        return CellResult(ident, record, test_result.ranks)
+        repeat = seen_targets(split.test_targets(), split.test_inputs)
+        record["repeat_targets"] = int(repeat.sum())
+        return CellResult(ident, record, test_result.ranks, repeat)
     finally:
         if threads != previous_threads:
             torch.set_num_threads(previous_threads)

@@ -484,6 +484,13 @@ def table(
         bool,
         typer.Option("--efficiency", help="Add training time, parameters and peak memory columns."),
     ] = False,
+    repeat_split: Annotated[
+        bool,
+        typer.Option(
+            "--repeat-split",
+            help="Report repeat-target and novel-target users apart (cells run with --no-exclude-seen).",
+        ),
+    ] = False,
 ) -> None:
     """Re-render the table of stored results (no training).
 
@@ -513,6 +520,7 @@ def table(
             bootstrap=ci,
             transpose=transpose,
             efficiency=efficiency,
+            repeat_split=repeat_split,
         )
 
 

@@ -253,12 +253,15 @@ class StoredCell:
         record: the whole ``cell.json``.
         path: the cell's folder.
         ranks: per-user test ranks (int64).
+        repeat: per user, whether the test target repeats an input item (``None`` for cells
+            written before it was stored).
     """
 
     identity: CellIdentity
     record: dict[str, Any]
     path: Path
     ranks: np.ndarray = field(repr=False)
+    repeat: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def dataset(self) -> str:
@@ -284,9 +287,11 @@ class Problem:
         return f"{self.path}: {self.reason}"
 
 
-def _load_ranks(path: Path) -> np.ndarray:
+def _load_ranks(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     with np.load(path) as data:
-        return np.asarray(data["ranks"], dtype=np.int64)
+        ranks = np.asarray(data["ranks"], dtype=np.int64)
+        repeat = np.asarray(data["repeat"], dtype=bool) if "repeat" in data.files else None
+    return ranks, repeat
 
 
 # -- the folder -------------------------------------------------------------------------------
@@ -334,7 +339,7 @@ class ResultsDir:
             return Problem(record_path, f"not a cell record ({type(exc).__name__}: {exc})")
         ranks_path = folder / "ranks.npz"
         try:
-            ranks = _load_ranks(ranks_path)
+            ranks, repeat = _load_ranks(ranks_path)
         except FileNotFoundError:
             return Problem(ranks_path, "missing")
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
@@ -342,7 +347,9 @@ class ResultsDir:
         users = record.get("users")
         if users is not None and int(users) != len(ranks):
             return Problem(ranks_path, f"holds {len(ranks)} ranks, the cell says {users} users")
-        return StoredCell(identity, record, folder, ranks)
+        if repeat is not None and len(repeat) != len(ranks):
+            return Problem(ranks_path, f"holds {len(ranks)} ranks but {len(repeat)} repeat flags")
+        return StoredCell(identity, record, folder, ranks, repeat)
 
     def find(self, identity: CellIdentity) -> StoredCell | Problem | None:
         """The complete cell of exactly this run (same run key), a problem, or ``None``."""
@@ -374,15 +381,27 @@ class ResultsDir:
         cells.sort(key=lambda c: (c.dataset, c.label, c.seed, c.identity.variant))
         return cells, problems
 
-    def write_cell(self, identity: CellIdentity, record: dict[str, Any], ranks: np.ndarray) -> Path:
-        """Write the ranks first and the record last: a cell without ``cell.json`` is incomplete."""
+    def write_cell(
+        self,
+        identity: CellIdentity,
+        record: dict[str, Any],
+        ranks: np.ndarray,
+        repeat: np.ndarray | None = None,
+    ) -> Path:
+        """Write the ranks first and the record last: a cell without ``cell.json`` is incomplete.
+
+        ``repeat`` flags the users whose test target repeats an input item (``--repeat-split``).
+        """
         folder = self.cell_dir(identity)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "cell.json").unlink(
             missing_ok=True
         )  # invalidate first when replacing a torn cell
         buf = io.BytesIO()
-        np.savez_compressed(buf, ranks=np.asarray(ranks, dtype=np.int32))
+        arrays: dict[str, Any] = {"ranks": np.asarray(ranks, dtype=np.int32)}
+        if repeat is not None:
+            arrays["repeat"] = np.asarray(repeat, dtype=bool)
+        np.savez_compressed(buf, **arrays)
         atomic_write_bytes(folder / "ranks.npz", buf.getvalue())
         atomic_write_json(folder / "cell.json", record)
         return folder

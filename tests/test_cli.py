@@ -403,3 +403,49 @@ def test_damaged_ranks_are_a_warning_in_table_and_retrained_by_run(runner, tmp_p
     again = run_ok(runner, args)
     assert "[1/1] synthetic/markov seed 0" in again.output  # exactly the damaged cell
     assert run_ok(runner, ["table", str(out), "--format", "csv"]).output == table
+
+
+def test_repeat_targets_are_unreachable_by_default_and_reported_apart_on_request(
+    runner, tmp_path, rng
+):
+    """PROTOCOL §3: a target repeating an input item is never a free hit; --repeat-split shows it."""
+    lines, repeats = ["user,item,timestamp"], 0
+    for u in range(120):
+        items = list(rng.choice(np.arange(60), size=9, replace=False))
+        if u % 10 == 0:  # a tenth of the users: the last item repeats an earlier one
+            items[-1], repeats = items[2], repeats + 1
+        lines += [f"u{u},i{i},{1000 + t}" for t, i in enumerate(items)]
+    path = tmp_path / "rep.csv"
+    path.write_text("\n".join(lines) + "\n")
+    strict = run_ok(
+        runner, ["run", "--models", "markov,pop", "--dataset", str(path), "-o", str(tmp_path / "s")]
+    )
+    said = " ".join(strict.output.split())
+    assert (
+        f"targets unreachable under seen-item exclusion (rep.csv): {repeats / 120:.1%} ({repeats} of 120 users)"
+        in said
+    )
+    refused = runner.invoke(app, ["table", str(tmp_path / "s"), "--repeat-split"])
+    assert refused.exit_code == 2 and "--no-exclude-seen" in refused.output
+    run_ok(
+        runner,
+        [
+            "run",
+            "--models",
+            "markov,pop",
+            "--dataset",
+            str(path),
+            "--no-exclude-seen",
+            "-o",
+            str(tmp_path / "a"),
+        ],
+    )
+    split = run_ok(
+        runner, ["table", str(tmp_path / "a"), "--repeat-split", "--format", "json"]
+    ).output
+    data = json.loads(split)
+    names = " ".join(map(str, data.get("datasets", []))) if "datasets" in data else split
+    assert (
+        f"repeat targets ({repeats:,} users)" in names
+        and f"novel targets ({120 - repeats:,} users)" in names
+    )

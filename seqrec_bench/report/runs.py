@@ -237,9 +237,15 @@ def build_report(
     models: Sequence[str] | None = None,
     datasets: Sequence[str] | None = None,
     efficiency: bool = False,
+    repeat_split: bool = False,
     **report_options: Any,
 ) -> Any:
-    """A :class:`~seqrec_bench.report.Report` of stored cells, after :func:`check_combinable`."""
+    """A :class:`~seqrec_bench.report.Report` of stored cells, after :func:`check_combinable`.
+
+    With ``repeat_split`` every data set becomes two: its repeat-target users (the test target
+    repeats an input item) and its novel-target users, each with its size; it needs cells ranked
+    against all items (``--no-exclude-seen``), where repeat targets can be hit.
+    """
     from seqrec_bench.report import Report
 
     groups = group_cells(cells, models=models, datasets=datasets)
@@ -247,16 +253,45 @@ def build_report(
         raise ResultsError("no stored cells match the requested models/data sets/seeds")
     check_combinable(groups)
     ranks = {d: {m: [c.ranks for c in cs] for m, cs in per.items()} for d, per in groups.items()}
-    if efficiency:
+    card = protocol_card(groups, datasets_info)
+    if repeat_split:
+        ranks = _split_by_repeat(groups)
+        card["repeat split"] = (
+            "users whose test target repeats an input item, and the others, reported apart "
+            "(Li et al., SIGIR 2023), both ranked against all items"
+        )
+    elif efficiency:
         report_options["extra_columns"] = efficiency_columns(groups)
     flat = [c for per in groups.values() for cs in per.values() for c in cs]
     return Report.from_ranks(
         ranks,
         metrics=list(metrics),
-        card=protocol_card(groups, datasets_info),
+        card=card,
         provenance=provenance(flat, manifest),
         **report_options,
     )
+
+
+def _split_by_repeat(groups: Groups) -> dict[str, dict[str, list[np.ndarray]]]:
+    out: dict[str, dict[str, list[np.ndarray]]] = {}
+    for dataset, per_model in groups.items():
+        first = next(iter(per_model.values()))[0]
+        if first.identity.fields.get("exclude_seen"):
+            raise ResultsError(
+                f"--repeat-split ranks repeat targets against all items, but the cells of "
+                f"{dataset} excluded seen items (a repeat target is unreachable there): rerun "
+                "with --no-exclude-seen"
+            )
+        repeat = first.repeat
+        if repeat is None:
+            raise ResultsError(
+                f"the cells of {dataset} were stored before repeat targets were recorded; "
+                "rerun them to use --repeat-split"
+            )
+        for name, mask in (("repeat targets", repeat), ("novel targets", ~repeat)):
+            key = f"{dataset} · {name} ({int(mask.sum()):,} users)"
+            out[key] = {m: [c.ranks[mask] for c in cs] for m, cs in per_model.items()}
+    return out
 
 
 def report_files(report: Any) -> dict[str, str]:
