@@ -99,11 +99,13 @@ class Evaluator:
             batch = self.inputs.select(slice(start, stop))
             scores = model.score(batch)
             check_finite(scores, rows=np.arange(start, stop))
-            targets = torch.from_numpy(self.targets[start:stop]).to(scores.device)
+            # copies of the batch's rows: arrays shipped through Ray's object store are read-only,
+            # and torch warns about (and must never write into) a tensor over read-only memory
+            targets = torch.from_numpy(self.targets[start:stop].copy()).to(scores.device)
             if self.negatives is None:
                 r = full_ranks(scores, targets, batch if self.exclude_seen else None)
             else:
-                negs = torch.from_numpy(self.negatives[start:stop]).to(scores.device)
+                negs = torch.from_numpy(self.negatives[start:stop].copy()).to(scores.device)
                 r = sampled_ranks(scores, targets, negs, batch if self.exclude_seen else None)
             out.append(r)
         if not out:

@@ -130,3 +130,20 @@ def test_too_few_unseen_items_for_sampling():
     seqs = Sequences.from_lists([[1, 2, 3, 4]], n_items=5)
     with pytest.raises(ValueError, match="cannot draw 3 negatives"):
         sample_negatives(seqs, 3)
+
+
+def test_read_only_arrays_evaluate_without_warnings(data):
+    """Arrays from Ray's object store are read-only: evaluation must neither warn nor write."""
+    import warnings
+
+    from seqrec_bench.models import PopularityModel
+
+    targets = data.test_targets().copy()
+    targets.setflags(write=False)
+    inputs = data.test_inputs
+    inputs.items.setflags(write=False)
+    model = PopularityModel().fit(data.train, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ranks = Evaluator(inputs, targets, metrics=["HR@10"]).ranks(model)
+    assert len(ranks) == len(targets)
