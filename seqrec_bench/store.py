@@ -475,22 +475,26 @@ class ResultsDir:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, _file_mode())
         try:
             told = False
+            first_try = time.monotonic()
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
                     holder = self._lock_holder(path)
-                    if not wait:
+                    # the holder writes its pid just after taking the lock: give it a moment
+                    known = holder != "another process" or time.monotonic() - first_try > 1.0
+                    if known and not wait:
                         raise FolderLockedError(
-                            f"{self.root} is being written by {holder}; wait for it or use another --output"
+                            f"{self.root} is being written by {holder}; "
+                            "wait for it or use another --output"
                         ) from None
-                    if not told and on_wait is not None:
+                    if known and not told and on_wait is not None:
                         on_wait(
                             f"{self.root} is being written by {holder}; waiting for it to finish"
                         )
                         told = True
-                    time.sleep(poll)
+                    time.sleep(poll if known else min(poll, 0.05))
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()} {' '.join(_command())}\n".encode())
             yield
