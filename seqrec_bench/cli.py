@@ -74,8 +74,8 @@ ColumnsOption = Annotated[
     str | None,
     typer.Option(
         "--columns",
-        help="Columns of a log file: user=COL,item=COL,time=COL[,rating=COL] "
-        "(COL a header name or a 0-based position).",
+        help="Columns of a log file, e.g. user=uid,item=sku,time=ts (roles user, item, time and "
+        "an optional rating; each a header name or a 0-based position).",
     ),
 ]
 DuplicatesOption = Annotated[
@@ -239,7 +239,7 @@ def run(
         typer.Option(
             "--output",
             "-o",
-            help="Results folder (default: results/run-<dataset>-<protocol>-<hash>; rerunning resumes it).",
+            help="Results folder (default: a folder under results/ named after the data set, the protocol and a hash; rerunning resumes it).",
         ),
     ] = None,
     set_: Annotated[

@@ -449,3 +449,18 @@ def test_repeat_targets_are_unreachable_by_default_and_reported_apart_on_request
         f"repeat targets ({repeats:,} users)" in names
         and f"novel targets ({120 - repeats:,} users)" in names
     )
+
+
+@pytest.mark.parametrize("command", ["run", "table", "prepare", "check", "plot", "verify"])
+def test_help_is_never_cut(command):
+    """Piped --help (a file, CI) was folded to 80 columns and cut option texts with '…'."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    text = subprocess.run(
+        [sys.executable, "-m", "seqrec_bench.cli", command, "--help"],
+        capture_output=True, text=True, env=env, check=True,
+    ).stdout  # fmt: skip
+    assert "…" not in text and "Usage" in text
