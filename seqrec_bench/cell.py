@@ -156,9 +156,17 @@ def run_cell(data: PreparedData, task: CellTask, device: str | None = None) -> C
         cls = get_model_class(ident.fields["model_name"])
         config = config_from_dict(cls.config_cls, dict(ident.fields["config"]))
         valid_negs, test_negs = data.negatives.get(ident.seed, (None, None))
+        train, test_inputs = split.train, split.test_inputs
+        if ident.fields.get("control") == "shuffle":
+            # each user's training (= validation input) and test input order shuffled, seeded;
+            # the held-out targets stay exactly where they were
+            from seqrec_bench.data.controls import shuffle_within_users
+
+            train = shuffle_within_users(split.train, ident.seed, key=1)
+            test_inputs = shuffle_within_users(split.test_inputs, ident.seed, key=2)
         exclude_seen = bool(ident.fields["exclude_seen"])
         validator = Evaluator(
-            split.valid_inputs,
+            train,  # the validation input is the training sequence
             split.valid_targets,
             metrics=list(task.metrics),
             exclude_seen=exclude_seen,
@@ -168,11 +176,11 @@ def run_cell(data: PreparedData, task: CellTask, device: str | None = None) -> C
         reset_gpu_peak(device)
         with PeakRSS() as peak_rss:
             t_fit = time.perf_counter()
-            model.fit(split.train, seed=ident.seed, device=device, validator=validator)
+            model.fit(train, seed=ident.seed, device=device, validator=validator)
             fit_seconds = time.perf_counter() - t_fit
             valid_result = validator.evaluate(model)
             tester = Evaluator(
-                split.test_inputs,
+                test_inputs,
                 split.test_targets(),
                 metrics=list(task.metrics),
                 exclude_seen=exclude_seen,

@@ -17,29 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from seqrec_bench.data.sequences import Sequences
+from seqrec_bench.data.controls import shuffle_within_users
 
-__all__ = ["shuffle_within_users", "CheckResult", "sequential_check", "render_check"]
+__all__ = ["CheckResult", "sequential_check", "render_check", "shuffle_within_users"]
 
 #: The validation metric the check compares.
 METRIC = "NDCG@10"
-
-
-def shuffle_within_users(seqs: Sequences, seed: int = 0) -> Sequences:
-    """Each user's items in a random order (the same multiset per user, seeded), vectorised.
-
-    Example:
-        >>> s = Sequences.from_lists([[1, 2, 3, 4], [5, 6]], n_items=6)
-        >>> out = shuffle_within_users(s, seed=1)
-        >>> [sorted(x) for x in out.to_lists()] == [[1, 2, 3, 4], [5, 6]]
-        True
-    """
-    from seqrec_bench.seeding import numpy_generator
-
-    rng = numpy_generator(seed, "shuffle", 0xC0DE)
-    keys = rng.random(len(seqs.items))
-    order = np.lexsort((keys, seqs.user_index()))  # by user, then by the random key
-    return Sequences(seqs.items[order], seqs.offsets.copy(), seqs.n_items)
 
 
 @dataclass

@@ -343,6 +343,14 @@ def run(
             "--retries", help="Retries of a Ray cell whose worker died (killed, OOM, node lost)."
         ),
     ] = 2,
+    control: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--control",
+            help="Add each model under a control as its own row, tested against it on the card: "
+            "shuffle (each user's order shuffled; a model that does not lose has learnt no order).",
+        ),
+    ] = None,
     quiet: Annotated[
         bool,
         typer.Option(
@@ -402,6 +410,7 @@ def run(
             "gpus_per_cell": gpus_per_cell,
             "max_concurrent": max_concurrent,
             "retries": retries,
+            "control": control or [],
         }
         names = {
             "fmt": "fmt",

@@ -148,7 +148,9 @@ class RunConfig:
 
     ``jobs``, ``threads``, ``device`` and the executor settings (``executor``, ``ray_address``,
     ``cpus_per_cell``, ``gpus_per_cell``, ``max_concurrent``, ``retries``) say *where* cells run;
-    everything else says *what* they compute (and ends up in each cell's key).
+    everything else says *what* they compute (and ends up in each cell's key). ``controls``
+    adds, for every model row, a row of the same model under each control (``shuffle``:
+    ``"transformer [shuffled]"``).
     """
 
     datasets: list[DatasetSpec]
@@ -171,6 +173,7 @@ class RunConfig:
     gpus_per_cell: float | None = None
     max_concurrent: int | None = None
     retries: int = 2
+    controls: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able settings (stored in the manifest)."""
@@ -220,6 +223,13 @@ class RunConfig:
             raise ConfigError(f"--jobs must be >= 1, not {self.jobs}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"--threads must be >= 1, not {self.threads}")
+        from seqrec_bench.data.controls import CONTROLS
+
+        for control in self.controls:
+            if control not in CONTROLS:
+                raise ConfigError(
+                    f"--control must be one of {', '.join(CONTROLS)}, not {control!r}"
+                )
         if self.executor not in EXECUTORS:
             raise ConfigError(
                 f"--executor must be one of {', '.join(EXECUTORS)}, not {self.executor!r}"
@@ -312,7 +322,7 @@ def default_output_dir(cfg: RunConfig, base: Path = Path("results")) -> Path:
 _TOP = {
     "seeds", "k", "protocol", "exclude_seen", "device", "output", "stats", "datasets",
     "models", "jobs", "threads", "executor", "ray_address", "cpus_per_cell", "gpus_per_cell",
-    "max_concurrent", "retries",
+    "max_concurrent", "retries", "controls",
 }  # fmt: skip
 _STATS = {"reference", "test", "correction", "alpha"}
 _DATASET = {
@@ -470,6 +480,14 @@ def parse_run_config(
     for key in ("max_concurrent", "retries"):
         if key in data:
             setattr(cfg, key, _typed(data[key], "int", key, origin))
+    if "controls" in data:
+        controls = data["controls"]
+        if not isinstance(controls, list) or not all(isinstance(c, str) for c in controls):
+            raise ExperimentError(
+                f'{origin}: controls expects a list of strings, e.g. controls = ["shuffle"], '
+                f"got {controls!r}"
+            )
+        cfg.controls = list(controls)
     if "output" in data:
         out = Path(_typed(data["output"], "str", "output", origin))
         cfg.output = out if out.is_absolute() else base_dir / out
@@ -566,6 +584,8 @@ def merge_cli(base: RunConfig | None, flags: dict[str, Any], given: set[str]) ->
             setattr(cfg, name, flags[name])
     if flags.get("output") is not None:
         cfg.output = Path(flags["output"])
+    if flags.get("control"):
+        cfg.controls = list(dict.fromkeys([*cfg.controls, *flags["control"]]))
     overrides = parse_set_options(flags.get("set") or [])
     labels = {m.label for m in cfg.models}
     known = labels | {m.model for m in cfg.models}

@@ -20,7 +20,14 @@ from seqrec_bench.errors import ConfigError
 from seqrec_bench.models.base import Model
 from seqrec_bench.store import IDENTITY_FIELDS, CellIdentity, Problem, ResultsDir, StoredCell
 
-__all__ = ["Plan", "PlanStatus", "build_plan", "plan_status", "resolve_model_config"]
+__all__ = [
+    "Plan",
+    "PlanStatus",
+    "build_plan",
+    "plan_status",
+    "resolve_model_config",
+    "control_label",
+]
 
 #: The only split so far (PROTOCOL §2); recorded in every cell's key.
 SPLIT = "leave-one-out"
@@ -58,6 +65,20 @@ class PlanStatus:
     torn: list[tuple[CellTask, Problem]] = field(default_factory=list)
     stale: list[StoredCell] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+
+
+#: How a control's row is labelled: ``"transformer [shuffled]"``.
+CONTROL_SUFFIX = {"shuffle": "shuffled"}
+
+
+def control_label(label: str, control: str) -> str:
+    """The table label of ``label``'s row under ``control``.
+
+    Example:
+        >>> control_label("transformer", "shuffle")
+        'transformer [shuffled]'
+    """
+    return f"{label} [{CONTROL_SUFFIX.get(control, control)}]"
 
 
 def resolve_model_config(spec: ModelSpec, train_stats: dict[str, Any]) -> tuple[type[Model], Any]:
@@ -213,10 +234,18 @@ def build_plan(
                 "config": resolved,
                 "device_type": device.split(":")[0],
             }
+            fields["control"] = None
             assert set(fields) == set(IDENTITY_FIELDS)
-            for seed in cfg.seeds:
-                identity = CellIdentity(ds_spec.name, spec.label, seed, dict(fields))
-                plan.tasks.append(CellTask(identity, metrics, device, threads))
+            rows = [(spec.label, fields)]
+            for control in cfg.controls:
+                # the same model on data with one property destroyed: its own row, its own key
+                label = control_label(spec.label, control)
+                plan.configs[(ds_spec.name, label)] = resolved
+                rows.append((label, {**fields, "control": control}))
+            for label, row_fields in rows:
+                for seed in cfg.seeds:
+                    identity = CellIdentity(ds_spec.name, label, seed, dict(row_fields))
+                    plan.tasks.append(CellTask(identity, metrics, device, threads))
     return plan
 
 

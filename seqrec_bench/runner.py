@@ -102,9 +102,11 @@ def run_experiment(
         _ray_check()
     out = _output_dir(cfg)
     rd = ResultsDir(out)
-    for (dataset, label), resolved in plan.configs.items():
-        model = next(m.model for m in cfg.models if m.label == label)
-        say(f"  [cyan]{label}[/] ({model}) on {dataset}: {resolved}")
+    for m in cfg.models:
+        for dataset in (d.name for d in cfg.datasets):
+            say(
+                f"  [cyan]{m.label}[/] ({m.model}) on {dataset}: {plan.configs[(dataset, m.label)]}"
+            )
     if dry_run:
         render_dry_run(plan, plan_status(plan, rd), out, console)
         return out
@@ -322,6 +324,14 @@ def _raise_failures(failures: list[CellFailure], total: int, out: Path) -> None:
     )
 
 
+def _row_labels(cfg: RunConfig) -> list[str]:
+    """The table's rows: every model, then each one under each control."""
+    from seqrec_bench.plan import control_label
+
+    labels = [m.label for m in cfg.models]
+    return labels + [control_label(label, c) for c in cfg.controls for label in labels]
+
+
 def _where(cfg: RunConfig) -> str:
     if cfg.executor == "ray":
         return f"Ray tasks at {cfg.ray_address or 'a local cluster'}"
@@ -392,7 +402,7 @@ def _finish(
         # what this run printed, so `seqbench table DIR` re-renders exactly that
         "table": {
             "cells": [c.path.relative_to(rd.root).as_posix() for c in cells],
-            "models": [m.label for m in cfg.models],
+            "models": _row_labels(cfg),
             "datasets": [d.name for d in cfg.datasets],
             "reference": cfg.reference,
             "test": cfg.test,
@@ -403,7 +413,7 @@ def _finish(
         "environment": environment_info(plan.device, plan.threads),
     }
     rd.write_manifest(manifest)
-    labels = [m.label for m in cfg.models]
+    labels = _row_labels(cfg)
     report = build_report(
         cells,
         rd.read_datasets(),

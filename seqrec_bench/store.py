@@ -166,7 +166,12 @@ IDENTITY_FIELDS = (
     "model_version",
     "config",
     "device_type",
+    "control",
 )
+
+#: Identity fields added after cells were first stored: absent (``None``) they are left out of
+#: the hash, so adding one never re-keys the cells that do not use it.
+OPTIONAL_FIELDS = frozenset({"control"})
 
 
 @dataclass(frozen=True)
@@ -188,7 +193,13 @@ class CellIdentity:
     @property
     def variant(self) -> str:
         """Hash of the identity without the seed: equal for the seeds of one experiment."""
-        return config_hash({k: self.fields.get(k) for k in IDENTITY_FIELDS})
+        return config_hash(
+            {
+                k: self.fields.get(k)
+                for k in IDENTITY_FIELDS
+                if not (k in OPTIONAL_FIELDS and self.fields.get(k) is None)
+            }
+        )
 
     @property
     def run_key(self) -> str:
@@ -234,6 +245,7 @@ class CellIdentity:
             "device_type": record.get(
                 "device_type", str(record.get("device", "cpu")).split(":")[0]
             ),
+            "control": record.get("control"),
         }
         return cls(str(record["dataset"]), str(record["model"]), int(record["seed"]), fields)
 

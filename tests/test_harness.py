@@ -288,3 +288,40 @@ def test_grid_progress_lines_when_not_a_terminal(consoles, tmp_path):
         and "grid: 4/4 done (0 failed), 0 running, 0 queued" in text
     )
     assert "min left" in text  # an estimate once a few cells have finished
+
+
+def test_shuffle_control_rows_are_tested_against_their_model(consoles, tmp_path):
+    cyclic = {"synthetic": {**SMALL["synthetic"], "p_successor": 0.6, "n_users": 300}}
+    cfg = run_cfg(
+        tmp_path / "ctl", [ModelSpec("markov", "markov"), ModelSpec("pop", "pop")], options=cyclic
+    )
+    cfg.controls = ["shuffle"]
+    run_experiment(cfg, *consoles)
+    cells = ResultsDir(tmp_path / "ctl").scan()[0]
+    assert sorted(c.label for c in cells) == [
+        "markov",
+        "markov [shuffled]",
+        "pop",
+        "pop [shuffled]",
+    ]
+    by = {c.label: c for c in cells}
+    assert by["markov [shuffled]"].identity.fields["control"] == "shuffle"
+    assert by["markov"].identity.variant != by["markov [shuffled]"].identity.variant
+    table = json.loads((tmp_path / "ctl" / "table.json").read_text())
+    card = table["card"]
+    assert "it loses significantly" in card["control markov [shuffled] (synthetic)"]
+    assert "no significant loss" in card["control pop [shuffled] (synthetic)"]  # pop has no order
+    np.testing.assert_array_equal(by["pop"].ranks, by["pop [shuffled]"].ranks)
+
+
+def test_an_unused_optional_identity_field_does_not_rekey_cells():
+    from seqrec_bench.store import CellIdentity, config_hash
+
+    fields = {"protocol": "full", "config": {"order": 1}, "control": None}
+    ident = CellIdentity("d", "m", 0, fields)
+    # the hash of every cell stored before `control` existed
+    from seqrec_bench.store import IDENTITY_FIELDS
+
+    old = config_hash({k: fields.get(k) for k in IDENTITY_FIELDS if k != "control"})
+    assert ident.variant == old
+    assert CellIdentity("d", "m", 0, {**fields, "control": "shuffle"}).variant != old

@@ -262,6 +262,7 @@ def build_report(
         )
     elif efficiency:
         report_options["extra_columns"] = efficiency_columns(groups)
+    card.update(control_lines(groups, metrics, float(report_options.get("alpha", 0.05))))
     flat = [c for per in groups.values() for cs in per.values() for c in cs]
     return Report.from_ranks(
         ranks,
@@ -270,6 +271,43 @@ def build_report(
         provenance=provenance(flat, manifest),
         **report_options,
     )
+
+
+def control_lines(groups: Groups, metrics: Sequence[str], alpha: float = 0.05) -> dict[str, str]:
+    """One card line per control row: the row against the same model without the control.
+
+    The per-user metric (mean over seeds) of ``"transformer [shuffled]"`` is tested against
+    ``"transformer"`` with a paired t-test: a model that does not lose significantly on shuffled
+    order has learnt no order.
+    """
+    from seqrec_bench.config import MONITOR_METRIC
+    from seqrec_bench.evaluation.metrics import parse_metric
+    from seqrec_bench.stats import paired_t_test
+
+    label = MONITOR_METRIC if MONITOR_METRIC in metrics else str(metrics[0])
+    metric = parse_metric(label)
+    lines: dict[str, str] = {}
+    for dataset, per_model in groups.items():
+        for row, cells in per_model.items():
+            control = cells[0].identity.fields.get("control")
+            base_label = row.rsplit(" [", 1)[0]
+            if not control or base_label not in per_model:
+                continue
+            base = np.mean([metric(c.ranks) for c in per_model[base_label]], axis=0)
+            ctrl = np.mean([metric(c.ranks) for c in cells], axis=0)
+            test = paired_t_test(base, ctrl)
+            a, b = float(base.mean()), float(ctrl.mean())
+            change = f" ({(b - a) / a:+.0%})" if a > 0 else ""
+            verdict = (
+                "it loses significantly: the model uses the order"
+                if test.pvalue < alpha and b < a
+                else "no significant loss: the model has learnt no order"
+            )
+            lines[f"control {row} ({dataset})"] = (
+                f"{label} {a:.4f} -> {b:.4f}{change} against {base_label}, paired t-test "
+                f"p = {test.pvalue:.2g}: {verdict}"
+            )
+    return lines
 
 
 def _split_by_repeat(groups: Groups) -> dict[str, dict[str, list[np.ndarray]]]:
