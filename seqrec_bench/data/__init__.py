@@ -12,7 +12,7 @@ from seqrec_bench.data.cache import dataset_cache_dir
 from seqrec_bench.data.dataset import DatasetError, PreparedDataset
 from seqrec_bench.data.load import SYNTHETIC, list_datasets, load_dataset
 from seqrec_bench.data.movielens import MOVIELENS
-from seqrec_bench.data.preprocess import Preprocessed, preprocess_interactions
+from seqrec_bench.data.preprocess import TIE_ORDERS, Preprocessed, preprocess_interactions
 from seqrec_bench.data.readers import (
     COLUMNS_SYNTAX,
     FORMATS,
@@ -54,6 +54,7 @@ __all__ = [
     "COLUMNS_SYNTAX",
     "Preprocessed",
     "preprocess_interactions",
+    "TIE_ORDERS",
     "dataset_stats",
     "stats_table",
     "render_stats",

@@ -14,7 +14,9 @@ The steps, all vectorised (no Python loop per record):
    rule runs inside the loop so that, with an item threshold, dropping a short user cannot leave
    an item below it;
 4. ids are made dense again (users ``0..n_users-1``, items ``1..n_items``; 0 is padding);
-5. a stable sort by (user, timestamp): records with the same timestamp keep the file order.
+5. a stable sort by (user, timestamp): records with the same timestamp keep the file order
+   (``tie_order="file"``, PROTOCOL §1.4), or are ordered by item id (``"item"``) or by a fixed
+   seeded random key (``"random"``), to measure how much the tie order moves a result.
 
 Every removal is counted (records and users, by cause) so the statistics can report it.
 """
@@ -31,11 +33,21 @@ from seqrec_bench.data.readers import Interactions
 from seqrec_bench.data.sequences import Sequences, Vocabulary
 from seqrec_bench.data.split import MIN_SEQUENCE_LENGTH
 
-__all__ = ["Preprocessed", "preprocess_interactions", "DUPLICATES"]
+__all__ = ["Preprocessed", "preprocess_interactions", "DUPLICATES", "TIE_ORDERS"]
 
 #: What :func:`preprocess_interactions` does with exact duplicate records (same user, item and
 #: timestamp): ``"drop"`` keeps the first in file order (the default), ``"keep"`` keeps them all.
 DUPLICATES = ("drop", "keep")
+
+#: How :func:`preprocess_interactions` orders a user's records that share a timestamp:
+#: ``"file"`` keeps the source file order (the default, PROTOCOL §1.4), ``"item"`` sorts them by
+#: raw item id, ascending (the order of the dense item ids: numeric for integer ids, by code point
+#: for string ids), ``"random"`` by a random key from a fixed seeded stream (the same on every run).
+TIE_ORDERS = ("file", "item", "random")
+
+#: The fixed key of the ``"random"`` tie order's stream: ``numpy_generator(0, "shuffle", key)``
+#: (never change it: it would change every data set prepared with ``tie_order="random"``).
+TIE_ORDER_KEY = 0x7E0D
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,45 @@ def check_duplicates(value: object) -> str:
             "duplicate records, same user, item and timestamp) or 'keep' (--duplicates keep|drop)"
         )
     return value
+
+
+def check_tie_order(value: object) -> str:
+    """``value`` if it is a valid ``tie_order`` option, else a one-line :class:`DatasetError`."""
+    if not isinstance(value, str) or value not in TIE_ORDERS:
+        raise DatasetError(
+            f"tie_order = {value!r} is not an option: use 'file' (the default: records with the "
+            "same timestamp keep the source file order), 'item' (by item id) or 'random' (a "
+            "fixed seeded order) (--tie-order file|item|random)"
+        )
+    return value
+
+
+def no_ties_error(where: str, tie_order: str) -> DatasetError:
+    """The one-line error for a ``tie_order`` other than ``"file"`` on data without timestamps."""
+    return DatasetError(
+        f"{where} has no timestamps, so there are no ties to order: tie_order={tie_order!r} "
+        "needs an interactions file with a timestamp column; drop it (--tie-order file)"
+    )
+
+
+def _tie_break(
+    items: np.ndarray, keep: np.ndarray, n_raw: int, tie_order: str
+) -> np.ndarray | None:
+    """A permutation of the records to apply before the stable time sort, or ``None`` (file order).
+
+    The stable (user, timestamp) sort of the permuted records orders every tie by the
+    permutation: by dense item id (= raw id order) for ``"item"``, by a seeded random key for
+    ``"random"``. The random key belongs to the record's position in the file (one draw per
+    raw record, ``keep`` picks the survivors), so filters do not reshuffle the ties that remain.
+    """
+    if tie_order == "item":
+        return np.argsort(items, kind="stable")
+    if tie_order == "random":
+        from seqrec_bench.seeding import numpy_generator
+
+        keys = numpy_generator(0, "shuffle", TIE_ORDER_KEY).random(n_raw)[keep]
+        return np.argsort(keys, kind="stable")
+    return None
 
 
 def _duplicated(users: np.ndarray, items: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
@@ -182,6 +233,7 @@ def preprocess_interactions(
     min_user_interactions: int | None = None,
     min_item_interactions: int | None = None,
     duplicates: str = "drop",
+    tie_order: str = "file",
 ) -> Preprocessed:
     """Filter, remap and order raw records into sequences.
 
@@ -193,13 +245,19 @@ def preprocess_interactions(
         duplicates: ``"drop"`` (default) removes exact duplicate records (same user, item and
             timestamp; the first in file order stays), ``"keep"`` keeps them; both count them.
             Without timestamps nothing is a duplicate (it cannot be told from a repeat).
+        tie_order: how a user's records with the same timestamp are ordered (:data:`TIE_ORDERS`):
+            ``"file"`` (default) keeps the file order, ``"item"`` sorts them by raw item id
+            (ascending, the dense id order), ``"random"`` by a seeded random key (deterministic:
+            the same records give the same order on every run). Data without timestamps accepts
+            only ``"file"``.
 
     Returns:
         Sequences, vocabulary, aligned timestamps and the drop counts.
 
     Raises:
-        DatasetError: ``min_rating`` without ratings, an unknown ``duplicates``, or no user left
-            after filtering (the message says why when it can tell).
+        DatasetError: ``min_rating`` without ratings, an unknown ``duplicates`` or
+            ``tie_order``, ``tie_order`` other than ``"file"`` without timestamps, or no user
+            left after filtering (the message says why when it can tell).
 
     Example:
         >>> recs = Interactions(users=np.array([7, 7, 7, 9, 7]), items=np.array([3, 1, 2, 1, 2]),
@@ -209,8 +267,15 @@ def preprocess_interactions(
         ([[1, 2, 3]], 1)
         >>> out.counts["duplicates_found"], out.counts["duplicates_dropped"]
         (1, 1)
+        >>> tied = Interactions(users=np.array([1, 1, 1]), items=np.array([30, 10, 20]),
+        ...                     timestamps=np.array([5, 5, 5]))
+        >>> [preprocess_interactions(tied, tie_order=t).sequences.to_lists() for t in ("file", "item")]
+        [[[3, 1, 2]], [[1, 2, 3]]]
     """
     check_duplicates(duplicates)
+    check_tie_order(tie_order)
+    if records.timestamps is None and tie_order != "file":
+        raise no_ties_error(", ".join(records.files) or "the data", tie_order)
     n_raw = len(records)
     counts: dict[str, int] = {
         "raw_records": n_raw,
@@ -303,8 +368,13 @@ def preprocess_interactions(
     timestamps = None
     if records.timestamps is not None:
         ts = records.timestamps[keep]
-        # a stable sort, and ``keep`` is in file order, so ties keep the file order
-        order = _time_order(users, ts, n_users)
+        # a stable sort, and ``keep`` is in file order, so ties keep the file order; another tie
+        # order permutes the records first, and the stable sort then keeps that order in ties
+        first = _tie_break(items, keep, n_raw, tie_order)
+        if first is None:
+            order = _time_order(users, ts, n_users)
+        else:
+            order = first[_time_order(users[first], ts[first], n_users)]
         timestamps = ts[order]
     else:
         order = np.argsort(users, kind="stable")
