@@ -20,7 +20,12 @@ from seqrec_bench.data.cache import (
 )
 from seqrec_bench.data.dataset import DatasetError, PreparedDataset
 from seqrec_bench.data.movielens import MOVIELENS, fetch_movielens
-from seqrec_bench.data.preprocess import check_duplicates, preprocess_interactions
+from seqrec_bench.data.preprocess import (
+    check_duplicates,
+    check_tie_order,
+    no_ties_error,
+    preprocess_interactions,
+)
 from seqrec_bench.data.readers import (
     FORMATS,
     Interactions,
@@ -117,6 +122,7 @@ def load_dataset(
     min_item_interactions: int | None = None,
     columns: Mapping[str, str | int | None] | None = None,
     duplicates: str = "drop",
+    tie_order: str = "file",
     synthetic: Mapping[str, Any] | None = None,
     cache: bool = True,
     progress: bool = True,
@@ -140,18 +146,26 @@ def load_dataset(
         duplicates: ``"drop"`` (default) removes exact duplicate records (same user, item and
             timestamp; the first in file order stays), ``"keep"`` keeps them. Both count them in
             ``stats["hygiene"]``. Data without timestamps has no duplicates to tell.
+        tie_order: how a user's records with the same timestamp are ordered: ``"file"``
+            (default, PROTOCOL §1.4) keeps the source file order, ``"item"`` sorts them by raw
+            item id (ascending: numeric for integer ids, by code point for string ids),
+            ``"random"`` by a fixed seeded random key (the same order on every run). Recorded
+            in ``options`` (and so in the key) only when it is not ``"file"``, so the default
+            leaves every existing data set's key unchanged. Data without timestamps (sequences
+            files, synthetic) accepts only ``"file"``.
         synthetic: options of the synthetic generator (see :class:`SyntheticConfig`).
         cache: reuse / write the prepared data set under ``dataset_cache_dir() / "prepared"``.
         progress: show download progress and a spinner (only when stderr is a terminal).
 
     Returns:
         The prepared data set; ``options`` holds every preprocessing option that was applied
-        (presets and ``duplicates`` included) and ``stats`` the PROTOCOL §1 statistics, with the
+        (presets, ``duplicates`` and a non-default ``tie_order`` included) and ``stats`` the PROTOCOL §1 statistics, with the
         data-hygiene figures under ``stats["hygiene"]``.
 
     Raises:
         DatasetError: anything the user can fix (unknown name or format, missing or malformed
-            file, no network, checksum mismatch, nothing left after filtering), as one line.
+            file, no network, checksum mismatch, nothing left after filtering, a ``tie_order``
+            other than ``"file"`` for data without timestamps), as one line.
 
     Example:
         >>> ds = load_dataset("synthetic", synthetic={"n_users": 300, "seed": 1}, cache=False)
@@ -165,6 +179,7 @@ def load_dataset(
         )
     given = _filters(min_rating, min_user_interactions, min_item_interactions)
     check_duplicates(duplicates)
+    check_tie_order(tie_order)
     name = str(name_or_path)
     if synthetic is not None and name != SYNTHETIC:
         raise DatasetError(f"synthetic options were given but the data set is {name!r}")
@@ -173,6 +188,8 @@ def load_dataset(
     if name == SYNTHETIC:
         if format is not None or columns:
             raise DatasetError("the synthetic data set takes no --format or --columns")
+        if tie_order != "file":
+            raise no_ties_error("the synthetic data set", tie_order)
         config = SyntheticConfig.from_dict(dict(synthetic or {}))
         options = {**given, "synthetic": config.to_dict()}
         checksum = config.checksum
@@ -200,6 +217,8 @@ def load_dataset(
                 "sequences file"
             )
         fmt = format or detect_format(local)
+        if fmt == "sequences" and tie_order != "file":
+            raise no_ties_error(f"{local} (a sequences file)", tie_order)
         options = {**given, "format": fmt, "columns": dict(columns) if columns else None}
         name = local.name
         checksum = _checksum(local, progress)
@@ -208,6 +227,8 @@ def load_dataset(
             return read_file(local, fmt, columns)
 
     options = _plain({**options, "duplicates": duplicates})
+    if tie_order != "file":  # absent by default: existing keys and stored results stay valid
+        options["tie_order"] = tie_order
     key = prepared_key(name, checksum, options)
     if cache:
         hit = load_prepared(name, key)
@@ -224,6 +245,7 @@ def load_dataset(
             min_user_interactions=options["min_user_interactions"],
             min_item_interactions=options["min_item_interactions"],
             duplicates=duplicates,
+            tie_order=tie_order,
         )
         stats = dataset_stats(
             prepared.sequences, prepared.timestamps, prepared.counts, records.files

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from seqrec_bench.data import DatasetError, Interactions, preprocess_interactions
+import seqrec_bench.data.load as load_module
+from seqrec_bench.data import DatasetError, Interactions, load_dataset, preprocess_interactions
 from seqrec_bench.data.preprocess import TIE_ORDERS
 
 # user 1: 40 at t=5, then 30, 10, 20, 50 tied at t=10, then 60 at t=11;
@@ -112,3 +115,93 @@ def test_no_timestamps_accepts_only_file() -> None:
     for tie_order in ("item", "random"):
         with pytest.raises(DatasetError, match=r"^x\.txt has no timestamps, so there are no ties"):
             preprocess_interactions(recs, tie_order=tie_order)
+
+
+# -- load_dataset ---------------------------------------------------------------------------------
+def write_log(tmp_path: Path) -> Path:
+    path = tmp_path / "log.csv"
+    lines = [f"u{u},i{(u * 7 + k) % 9},{k // 2}\n" for u in range(6) for k in range(6)]
+    path.write_text("user,item,timestamp\n" + "".join(lines))
+    return path
+
+
+def test_default_leaves_options_and_key_unchanged(tmp_path: Path) -> None:
+    path = write_log(tmp_path)
+    before = load_dataset(path, cache=False, progress=False)
+    default = load_dataset(path, tie_order="file", cache=False, progress=False)
+    assert "tie_order" not in before.options
+    assert default.options == before.options and default.key == before.key
+    np.testing.assert_array_equal(default.sequences.items, before.sequences.items)
+    # the key of the default is the key every existing result is stored under
+    assert set(before.options) == {
+        "min_rating",
+        "min_user_interactions",
+        "min_item_interactions",
+        "format",
+        "columns",
+        "duplicates",
+    }
+
+
+def test_synthetic_default_key_unchanged() -> None:
+    a = load_dataset("synthetic", synthetic={"n_users": 50, "seed": 0}, cache=False)
+    b = load_dataset("synthetic", synthetic={"n_users": 50, "seed": 0}, tie_order="file")
+    assert a.options == b.options and a.key == b.key and "tie_order" not in a.options
+
+
+@pytest.mark.parametrize("tie_order", ["item", "random"])
+def test_other_orders_are_recorded_and_keyed_apart(
+    tmp_path: Path, tie_order: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_log(tmp_path)
+    file_order = load_dataset(path, progress=False)
+    other = load_dataset(path, tie_order=tie_order, progress=False)
+    assert other.options == {**file_order.options, "tie_order": tie_order}
+    assert other.key != file_order.key
+    assert not np.array_equal(other.sequences.items, file_order.sequences.items)
+    # each is its own cache entry, and a hit gives the same sequences back
+    monkeypatch.setattr(load_module, "preprocess_interactions", None)
+    again = load_dataset(path, tie_order=tie_order, progress=False)
+    assert again.options == other.options and again.key == other.key
+    np.testing.assert_array_equal(again.sequences.items, other.sequences.items)
+
+
+def test_load_item_order_matches_preprocess(tmp_path: Path) -> None:
+    path = tmp_path / "ties.csv"
+    path.write_text("user,item,timestamp\n" + "".join(f"{u},{i},{t}\n" for u, i, t in ROWS))
+    ds = load_dataset(path, tie_order="item", cache=False, progress=False)
+    raw = ds.vocab.item_ids[ds.sequences.items - 1].tolist()
+    assert raw == [40, 10, 20, 30, 50, 60, 30, 10, 20]
+
+
+def test_load_rejects_unknown_tie_order_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError) as info:
+        load_dataset(write_log(tmp_path), tie_order="timestamp", progress=False)
+    assert "\n" not in str(info.value) and "'file'" in str(info.value)
+
+
+@pytest.mark.parametrize("tie_order", ["item", "random"])
+def test_load_without_timestamps_rejects_other_orders(tmp_path: Path, tie_order: str) -> None:
+    seqs = tmp_path / "Beauty.txt"
+    seqs.write_text("1 5 3 9\n2 3 3 4 5 6\n")
+    untimed = tmp_path / "untimed.csv"
+    untimed.write_text("user,item\n" + "".join(f"{u},{i}\n" for u in range(3) for i in range(4)))
+    cases = [
+        (lambda: load_dataset("synthetic", tie_order=tie_order, cache=False), "the synthetic"),
+        (lambda: load_dataset(seqs, tie_order=tie_order, progress=False), "a sequences file"),
+        (
+            lambda: load_dataset(
+                untimed,
+                columns={"user": "user", "item": "item", "timestamp": None},
+                tie_order=tie_order,
+                progress=False,
+            ),
+            "untimed.csv has no timestamps",
+        ),
+    ]
+    for call, where in cases:
+        with pytest.raises(DatasetError, match="has no timestamps, so there are no ties") as info:
+            call()
+        assert where in str(info.value) and "\n" not in str(info.value)
+    # the default still loads the same data
+    assert load_dataset(seqs, cache=False, progress=False).sequences.n_users == 2
