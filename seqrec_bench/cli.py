@@ -60,6 +60,12 @@ class Executor(StrEnum):
     ray = "ray"
 
 
+class TieOrder(StrEnum):
+    file = "file"
+    item = "item"
+    random = "random"
+
+
 class Duplicates(StrEnum):
     drop = "drop"
     keep = "keep"
@@ -78,6 +84,14 @@ ColumnsOption = Annotated[
         "an optional rating; each a header name or a 0-based position).",
     ),
 ]
+TieOrderOption = Annotated[
+    TieOrder | None,
+    typer.Option(
+        "--tie-order",
+        help="Order of a user's interactions with the same timestamp: file (default, the "
+        "source order), item (by item id) or random (seeded) - to see how much ties move a result.",
+    ),
+]
 DuplicatesOption = Annotated[
     Duplicates | None,
     typer.Option(
@@ -91,6 +105,7 @@ def _dataset_options(
     synthetic: list[str] | None,
     columns: str | None,
     duplicates: Duplicates | None,
+    tie_order: TieOrder | None = None,
     **filters: Any,
 ) -> dict[str, Any]:
     """The ``load_dataset`` options of ``prepare`` and ``check`` (``run`` goes through config)."""
@@ -103,6 +118,8 @@ def _dataset_options(
         options["columns"] = parse_columns(columns)
     if duplicates:
         options["duplicates"] = duplicates.value
+    if tie_order:
+        options["tie_order"] = tie_order.value
     return options
 
 
@@ -285,6 +302,7 @@ def run(
     ] = None,
     columns: ColumnsOption = None,
     duplicates: DuplicatesOption = None,
+    tie_order: TieOrderOption = None,
     synthetic: Annotated[
         list[str] | None,
         typer.Option(
@@ -402,6 +420,7 @@ def run(
             "synthetic": synthetic or [],
             "columns": columns,
             "duplicates": duplicates.value if duplicates else None,
+            "tie_order": tie_order.value if tie_order else None,
             "jobs": jobs,
             "threads": threads,
             "executor": executor.value,
@@ -571,6 +590,7 @@ def prepare(
     min_item: Annotated[int | None, typer.Option("--min-item-interactions")] = None,
     columns: ColumnsOption = None,
     duplicates: DuplicatesOption = None,
+    tie_order: TieOrderOption = None,
     synthetic: Annotated[
         list[str] | None,
         typer.Option("--synthetic", help="Synthetic generator option KEY=VALUE (repeatable)."),
@@ -584,6 +604,7 @@ def prepare(
             synthetic,
             columns,
             duplicates,
+            tie_order,
             min_rating=min_rating,
             min_user_interactions=min_user,
             min_item_interactions=min_item,
@@ -604,6 +625,7 @@ def check(
     ] = None,
     columns: ColumnsOption = None,
     duplicates: DuplicatesOption = None,
+    tie_order: TieOrderOption = None,
     synthetic: Annotated[
         list[str] | None,
         typer.Option("--synthetic", help="Synthetic generator option KEY=VALUE (repeatable)."),
@@ -619,7 +641,7 @@ def check(
         from seqrec_bench.check import render_check, sequential_check
         from seqrec_bench.data import load_dataset
 
-        options = _dataset_options(synthetic, columns, duplicates)
+        options = _dataset_options(synthetic, columns, duplicates, tie_order)
         ds = load_dataset(dataset, format=fmt.value if fmt else None, data_dir=data_dir, **options)
         render_check(sequential_check(ds, seed=seed), out)
 

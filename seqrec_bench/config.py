@@ -327,7 +327,7 @@ _TOP = {
 _STATS = {"reference", "test", "correction", "alpha"}
 _DATASET = {
     "source", "label", "format", "data_dir", "min_rating", "min_user_interactions",
-    "min_item_interactions", "columns", "synthetic", "duplicates",
+    "min_item_interactions", "columns", "synthetic", "duplicates", "tie_order",
 }  # fmt: skip
 
 
@@ -563,7 +563,10 @@ def merge_cli(base: RunConfig | None, flags: dict[str, Any], given: set[str]) ->
             if ds.source != "synthetic":
                 raise ConfigError("--synthetic options only apply to --dataset synthetic")
             ds.options["synthetic"] = {**ds.options.get("synthetic", {}), **synthetic}
-        for opt in ("min_rating", "min_user_interactions", "min_item_interactions", "duplicates"):
+        for opt in (
+            "min_rating", "min_user_interactions", "min_item_interactions", "duplicates",
+            "tie_order",
+        ):  # fmt: skip
             if flags.get(opt) is not None:
                 ds.options[opt] = flags[opt]
         if flags.get("columns"):

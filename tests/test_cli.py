@@ -464,3 +464,40 @@ def test_help_is_never_cut(command):
         capture_output=True, text=True, env=env, check=True,
     ).stdout  # fmt: skip
     assert "…" not in text and "Usage" in text
+
+
+def test_tie_order_option_reorders_same_timestamp_interactions(runner, tmp_path, rng):
+    lines = ["user,item,timestamp"]
+    for u in range(100):  # every interaction of a user at one of two timestamps: ties everywhere
+        lines += [
+            f"u{u},i{int(i)},{1000 + t // 4}"
+            for t, i in enumerate(rng.choice(60, size=8, replace=False))
+        ]
+    path = tmp_path / "ties.csv"
+    path.write_text("\n".join(lines) + "\n")
+    ranks = {}
+    for order in ("file", "item", "random"):
+        out = tmp_path / order
+        run_ok(
+            runner,
+            [
+                "run",
+                "--models",
+                "pop",
+                "--dataset",
+                str(path),
+                "--tie-order",
+                order,
+                "-o",
+                str(out),
+            ],
+        )
+        with np.load(next(out.glob("cells/*/pop/*/seed-0/ranks.npz"))) as z:
+            ranks[order] = z["ranks"]
+        record = json.loads(next(out.glob("datasets/*.json")).read_text())
+        assert record["options"].get("tie_order") == (None if order == "file" else order)
+    assert not np.array_equal(ranks["file"], ranks["item"])
+    bad = runner.invoke(
+        app, ["run", "--models", "pop", "--dataset", "synthetic", "--tie-order", "item"]
+    )
+    assert bad.exit_code == 2 and "no timestamps" in bad.output
