@@ -159,6 +159,9 @@ class Model(ABC, Generic[C]):
     description: ClassVar[str] = ""
     config_cls: ClassVar[type[Any]] = _EmptyConfig
     version: ClassVar[int] = 1
+    #: How the model builds its training samples from the training sequences, in one phrase for
+    #: the protocol card (e.g. "each user's last max_len + 1 items, a loss at every position").
+    training_samples: ClassVar[str] = ""
 
     config: C
 

@@ -58,6 +58,7 @@ class MarkovModel(Model[MarkovConfig]):
 
     name = "markov"
     description = "Markov chain over consecutive items, add-alpha smoothing, popularity back-off."
+    training_samples = "every pair of consecutive training items of every user (counts)"
     config_cls = MarkovConfig
 
     def _fit(self, train: Sequences, validator: Validator | None) -> None:

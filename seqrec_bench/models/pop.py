@@ -26,6 +26,7 @@ class PopularityModel(Model[PopularityConfig]):
 
     name = "pop"
     description = "Training-set popularity (the same ranking for every user)."
+    training_samples = "every training interaction (item counts)"
     config_cls = PopularityConfig
 
     def _fit(self, train: Sequences, validator: Validator | None) -> None:

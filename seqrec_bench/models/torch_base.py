@@ -117,6 +117,11 @@ class TorchSequenceModel(Model[TC]):
     long_history_defaults: ClassVar[Mapping[str, Any]] = {}
     padding_side: ClassVar[Literal["left", "right"]] = "left"
     score_chunk: ClassVar[int] = 1024
+    #: What the default :meth:`_make_batches` does; a model that overrides it says what it does.
+    training_samples: ClassVar[str] = (
+        "one window per user of the last max_len + 1 training items, a next-item loss at every "
+        "position"
+    )
 
     module: nn.Module
     train_result: TrainResult | None = None

@@ -171,9 +171,42 @@ def protocol_card(groups: Groups, datasets: dict[str, dict[str, Any]]) -> dict[s
             "excluded, a repeated target kept (the rule before PROTOCOL §3 was corrected)"
         )
     lines["ties"] = TIE_POLICY
+    samples = _training_samples(groups)
+    if samples:
+        lines["training samples"] = samples
+    controls = sorted(
+        {
+            str(c)
+            for per in groups.values()
+            for cs in per.values()
+            if (c := cs[0].identity.fields.get("control"))
+        }
+    )
+    if controls:
+        lines["controls"] = (
+            ", ".join(controls) + " (rows marked [shuffled]; see their control lines)"
+        )
     seeds = sorted({c.seed for per in groups.values() for cs in per.values() for c in cs})
     lines["seeds"] = ", ".join(map(str, seeds))
     return lines
+
+
+def _training_samples(groups: Groups) -> str:
+    """``model: how it builds its training samples`` for every model of the table."""
+    from seqrec_bench.registry import get_model_class
+
+    parts: dict[str, str] = {}
+    for per in groups.values():
+        for cells in per.values():
+            name = str(cells[0].identity.fields.get("model_name"))
+            if name in parts:
+                continue
+            try:
+                text = getattr(get_model_class(name), "training_samples", "")
+            except Exception:  # noqa: BLE001 - a plugin not installed here: say so, do not fail
+                text = ""
+            parts[name] = text or "not declared"
+    return "; ".join(f"{name}: {text}" for name, text in parts.items())
 
 
 def efficiency_columns(groups: Groups) -> dict[str, dict[str, dict[str, float]]]:

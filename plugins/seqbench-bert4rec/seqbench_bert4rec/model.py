@@ -239,6 +239,10 @@ class BERT4RecModel(TorchSequenceModel[BERT4RecConfig]):
 
     name = "bert4rec"
     description = "BERT4Rec: bidirectional transformer trained on masked items (Sun et al. 2019)."
+    training_samples = (
+        "one window per user of the last max_len training items, a random share masked and "
+        "predicted (cloze), redrawn every epoch"
+    )
     config_cls = BERT4RecConfig
     version = 2  # 2: independent init/shuffle/dropout/masking streams (seqrec_bench.seeding)
     # the paper uses max_len = 200 on MovieLens and 50 on Amazon Beauty and Steam
