@@ -168,6 +168,7 @@ def load_prepared(name: str, key: str) -> PreparedDataset | None:
                 user_ids=_unpack_ids("user_ids", arrays),
                 item_ids=_unpack_ids("item_ids", arrays),
             )
+            timestamps = arrays["timestamps"] if "timestamps" in arrays.files else None
     except (OSError, ValueError, KeyError, UnicodeDecodeError, json.JSONDecodeError):
         return None  # a damaged cache entry is rebuilt, never trusted
     return PreparedDataset(
@@ -177,6 +178,7 @@ def load_prepared(name: str, key: str) -> PreparedDataset | None:
         checksum=meta["checksum"],
         options=meta["options"],
         stats=meta["stats"],
+        timestamps=timestamps,
     )
 
 
@@ -192,6 +194,8 @@ def save_prepared(dataset: PreparedDataset, key: str) -> Path:
         **_pack_ids("user_ids", dataset.vocab.user_ids),
         **_pack_ids("item_ids", dataset.vocab.item_ids),
     }
+    if dataset.timestamps is not None:
+        arrays["timestamps"] = dataset.timestamps
     with atomic_path(arrays_path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
     meta = {

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from seqrec_bench.data.sequences import Sequences, Vocabulary
 from seqrec_bench.errors import SeqbenchError
 
@@ -27,6 +29,9 @@ class PreparedDataset:
         checksum: SHA-256 of the source file(s) (or of the generator parameters for synthetic).
         options: the preprocessing options that were applied (printed and stored with the run).
         stats: dataset statistics (PROTOCOL §1): users, items, interactions, lengths, density, ...
+        timestamps: the timestamp of every entry of ``sequences.items`` (same order: each user's
+            prepared order), or ``None`` for data without timestamps (sequences files,
+            synthetic). Not part of :attr:`key` (it is a function of the data and options).
     """
 
     name: str
@@ -35,6 +40,7 @@ class PreparedDataset:
     checksum: str
     options: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
+    timestamps: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def key(self) -> str:

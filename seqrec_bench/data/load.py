@@ -160,7 +160,8 @@ def load_dataset(
     Returns:
         The prepared data set; ``options`` holds every preprocessing option that was applied
         (presets, ``duplicates`` and a non-default ``tie_order`` included) and ``stats`` the PROTOCOL §1 statistics, with the
-        data-hygiene figures under ``stats["hygiene"]``.
+        data-hygiene figures under ``stats["hygiene"]``; ``timestamps`` the per-interaction
+        timestamps aligned with ``sequences.items`` (``None`` without timestamps).
 
     Raises:
         DatasetError: anything the user can fix (unknown name or format, missing or malformed
@@ -234,7 +235,16 @@ def load_dataset(
         hit = load_prepared(name, key)
         # statistics prepared before a key existed are recomputed (the sequences are the same,
         # so the format version, which is part of every result's identity, is not bumped)
-        if hit is not None and all(k in hit.stats for k in _LATEST_STATS_KEYS):
+        # likewise an entry of a timestamped source (``tied_share`` is set exactly when the data
+        # has timestamps) stored before the per-interaction timestamps were kept is prepared again
+        stale_timestamps = hit is not None and (
+            hit.timestamps is None and hit.stats.get("tied_share") is not None
+        )
+        if (
+            hit is not None
+            and all(k in hit.stats for k in _LATEST_STATS_KEYS)
+            and not stale_timestamps
+        ):
             return hit
 
     with _status(progress, f"preparing {name}"):
@@ -257,6 +267,7 @@ def load_dataset(
         checksum=checksum,
         options=options,
         stats=_plain(stats),
+        timestamps=prepared.timestamps,
     )
     if cache:
         try:
