@@ -33,12 +33,16 @@ from seqrec_bench.data.stats import (
     stats_table,
 )
 from seqrec_bench.data.synthetic import SyntheticConfig, generate_synthetic
+from seqrec_bench.data.temporal import GTS_TARGETS, GTS_VALID, GlobalTemporalSplit
 
 __all__ = [
     "Sequences",
     "Vocabulary",
     "LeaveOneOutSplit",
     "MIN_SEQUENCE_LENGTH",
+    "GlobalTemporalSplit",
+    "GTS_TARGETS",
+    "GTS_VALID",
     "PreparedDataset",
     "DatasetError",
     "load_dataset",
