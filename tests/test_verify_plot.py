@@ -89,6 +89,7 @@ def test_verify_cli_exit_codes(tmp_path):
     assert result.exit_code == 1 and "FAIL" in result.output
 
 
+@pytest.mark.slow  # matplotlib: about a second each
 def test_plots_written(tmp_path):
     pytest.importorskip("matplotlib")
     rng = np.random.default_rng(0)
@@ -159,6 +160,7 @@ def test_a_validation_search_is_not_drawn_as_epochs():
     assert _trains_in_epochs(trained) and _trains_in_epochs(plugin_without_epoch_cap)
 
 
+@pytest.mark.slow  # matplotlib: about a second each
 def test_plot_filters_models_and_rejects_an_empty_selection(tmp_path):
     pytest.importorskip("matplotlib")
     fake_run(tmp_path, {"transformer": [[1, 5, 30]], "bert4rec": [[2, 3, 4]]})
@@ -173,6 +175,7 @@ def test_plot_filters_models_and_rejects_an_empty_selection(tmp_path):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow  # matplotlib: about a second each
 def test_verify_and_plot_read_the_last_runs_cells_like_table(tmp_path, monkeypatch):
     """A folder holding an earlier config's cells beside the last run's is not 'mixed' for them."""
     monkeypatch.setenv("SEQBENCH_DATA", str(tmp_path / "cache"))
