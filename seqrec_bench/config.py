@@ -331,6 +331,16 @@ _DATASET = {
 }  # fmt: skip
 
 
+#: The types of the data set keys of an experiment file (checked with the file and key named).
+_DATASET_TYPES = {
+    "min_rating": "float",
+    "min_user_interactions": "int",
+    "min_item_interactions": "int",
+    "duplicates": "str",
+    "tie_order": "str",
+}
+
+
 def _check_keys(keys: Any, valid: set[str], where: str, origin: str) -> None:
     unknown = sorted(set(keys) - valid)
     if unknown:
@@ -417,6 +427,15 @@ def parse_run_config(
         if not Path(source).is_absolute() and is_path and candidate.exists():
             source = str(candidate)  # paths are relative to the experiment file
         options = {k: d[k] for k in d if k not in {"source", "label", "format", "data_dir"}}
+        for key, kind in _DATASET_TYPES.items():
+            if key in options:
+                _typed(options[key], kind, f"datasets[{i}].{key}", origin)
+        for key in ("columns", "synthetic"):
+            if key in options and not isinstance(options[key], dict):
+                raise ExperimentError(
+                    f"{origin}: datasets[{i}].{key} expects a table, e.g. {key} = {{ ... }}, "
+                    f"got {options[key]!r}"
+                )
         data_dir = d.get("data_dir")
         if data_dir is not None:
             data_dir = _typed(data_dir, "str", f"datasets[{i}].data_dir", origin)

@@ -251,3 +251,28 @@ def test_model_values_in_an_experiment_are_strict_and_name_the_table(quiet, tmp_
     msg = str(info.value)
     assert "exp.toml [models.transformer]" in msg and "hidden expects int, got 32.5" in msg
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "line,needle",
+    [
+        ('min_user_interactions = "x"', "datasets[0].min_user_interactions expects an integer"),
+        ('min_rating = "3"', "datasets[0].min_rating expects a number"),
+        ('columns = "user=a"', "datasets[0].columns expects a table"),
+        ("duplicates = 1", "datasets[0].duplicates expects a string"),
+    ],
+)
+def test_dataset_values_in_an_experiment_are_type_checked(tmp_path, line, needle):
+    path = tmp_path / "exp.toml"
+    path.write_text(f"[[datasets]]\nsource = 'synthetic'\n{line}\n[models.pop]\n")
+    with pytest.raises(ExperimentError) as info:
+        load_experiment(path)
+    assert str(path) in str(info.value) and needle in str(info.value)
+
+
+def test_a_non_numeric_k_core_threshold_is_a_data_error_not_a_crash():
+    from seqrec_bench.data import load_dataset
+    from seqrec_bench.errors import SeqbenchError
+
+    with pytest.raises(SeqbenchError, match="min_user_interactions must be a whole number"):
+        load_dataset("synthetic", min_user_interactions="x", cache=False)  # type: ignore[arg-type]

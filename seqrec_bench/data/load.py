@@ -58,7 +58,12 @@ def _filters(
     ):
         raise DatasetError(f"min_rating must be a number, not {min_rating!r}")
     for label, value in (("min_user_interactions", min_user), ("min_item_interactions", min_item)):
-        if value is not None and (isinstance(value, bool) or int(value) != value or value < 0):
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, Real)
+            or int(value) != value
+            or value < 0
+        ):
             raise DatasetError(f"{label} must be a whole number >= 0, not {value!r}")
     return {
         "min_rating": None if min_rating is None else float(min_rating),
