@@ -19,7 +19,7 @@ import numpy as np
 
 from seqrec_bench.data.controls import shuffle_within_users
 
-__all__ = ["CheckResult", "sequential_check", "render_check", "shuffle_within_users"]
+__all__ = ["CheckResult", "sequential_check", "render_check"]
 
 #: The validation metric the check compares.
 METRIC = "NDCG@10"

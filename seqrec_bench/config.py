@@ -331,6 +331,23 @@ _DATASET = {
 }  # fmt: skip
 
 
+#: The top-level keys of an experiment file with a plain type: key -> (RunConfig field, type).
+_TOP_TYPES = {
+    "seeds": ("seeds", "ints"),
+    "k": ("ks", "ints"),
+    "protocol": ("protocol", "str"),
+    "device": ("device", "str"),
+    "exclude_seen": ("exclude_seen", "bool"),
+    "jobs": ("jobs", "int"),
+    "threads": ("threads", "int"),
+    "executor": ("executor", "str"),
+    "ray_address": ("ray_address", "str"),
+    "cpus_per_cell": ("cpus_per_cell", "float"),
+    "gpus_per_cell": ("gpus_per_cell", "float"),
+    "max_concurrent": ("max_concurrent", "int"),
+    "retries": ("retries", "int"),
+}
+
 #: The types of the data set keys of an experiment file (checked with the file and key named).
 _DATASET_TYPES = {
     "min_rating": "float",
@@ -476,29 +493,9 @@ def parse_run_config(
         raise ExperimentError(f"{origin}: stats must be a table")
     _check_keys(stats, _STATS, "[stats]", origin)
     cfg = RunConfig(datasets=datasets, models=models)
-    if "seeds" in data:
-        cfg.seeds = _typed(data["seeds"], "ints", "seeds", origin)
-    if "k" in data:
-        cfg.ks = _typed(data["k"], "ints", "k", origin)
-    if "protocol" in data:
-        cfg.protocol = _typed(data["protocol"], "str", "protocol", origin)
-    if "device" in data:
-        cfg.device = _typed(data["device"], "str", "device", origin)
-    if "exclude_seen" in data:
-        cfg.exclude_seen = _typed(data["exclude_seen"], "bool", "exclude_seen", origin)
-    if "jobs" in data:
-        cfg.jobs = _typed(data["jobs"], "int", "jobs", origin)
-    if "threads" in data:
-        cfg.threads = _typed(data["threads"], "int", "threads", origin)
-    for key in ("executor", "ray_address"):
+    for key, (attr, kind) in _TOP_TYPES.items():
         if key in data:
-            setattr(cfg, key, _typed(data[key], "str", key, origin))
-    for key in ("cpus_per_cell", "gpus_per_cell"):
-        if key in data:
-            setattr(cfg, key, _typed(data[key], "float", key, origin))
-    for key in ("max_concurrent", "retries"):
-        if key in data:
-            setattr(cfg, key, _typed(data[key], "int", key, origin))
+            setattr(cfg, attr, _typed(data[key], kind, key, origin))
     if "controls" in data:
         controls = data["controls"]
         if not isinstance(controls, list) or not all(isinstance(c, str) for c in controls):

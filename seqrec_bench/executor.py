@@ -173,15 +173,14 @@ class ProcessExecutor:
             pending = {}
             for task in tasks:
                 pending[pool.submit(_run_in_worker, task)] = task
-            started: set[int] = set()
             # the pool starts tasks in submission order as workers free up: report the first
             # `jobs` as started now, and the next one each time one finishes
-            order = list(pending.items())
-            for i, (_, task) in enumerate(order[: self.jobs]):
-                started.add(i)
+            order = list(pending.values())
+            first = min(self.jobs, len(order))
+            for i, task in enumerate(order[:first]):
                 if on_start is not None:
                     on_start(task, self.gpus[i % len(self.gpus)] if self.gpus else task.device)
-            next_start = len(started)
+            next_start = first
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -197,7 +196,7 @@ class ProcessExecutor:
                         )
                     on_done(outcome)
                     if next_start < len(order) and on_start is not None:
-                        nxt = order[next_start][1]
+                        nxt = order[next_start]
                         on_start(nxt, nxt.device)
                     next_start += 1
         except BaseException:

@@ -469,8 +469,3 @@ def render_dry_run(plan: Plan, status: PlanStatus, out: Path, console: Any) -> N
         )
     for problem in status.problems:
         console.print(f"unreadable: {problem}", highlight=False)
-
-
-def task_label(task: CellTask) -> str:
-    """``dataset/label seed S`` of a task (for progress lines)."""
-    return task.identity.describe()

@@ -6,9 +6,10 @@ import numpy as np
 from rich.console import Console
 from typer.testing import CliRunner
 
-from seqrec_bench.check import render_check, sequential_check, shuffle_within_users
+from seqrec_bench.check import render_check, sequential_check
 from seqrec_bench.cli import app
 from seqrec_bench.data import Sequences, load_dataset
+from seqrec_bench.data.controls import shuffle_within_users
 from seqrec_bench.data.dataset import PreparedDataset
 from seqrec_bench.data.sequences import Vocabulary
 

@@ -11,7 +11,7 @@ import torch
 
 from seqrec_bench.data.sequences import Sequences
 from seqrec_bench.evaluation.metrics import parse_metric
-from seqrec_bench.evaluation.ranking import check_finite, full_ranks, sampled_ranks
+from seqrec_bench.evaluation.ranking import check_finite, full_ranks, sampled_ranks, seen_targets
 
 if TYPE_CHECKING:
     from seqrec_bench.models.base import Model
@@ -102,11 +102,14 @@ class Evaluator:
             # copies of the batch's rows: arrays shipped through Ray's object store are read-only,
             # and torch warns about (and must never write into) a tensor over read-only memory
             targets = torch.from_numpy(self.targets[start:stop].copy()).to(scores.device)
+            seen = batch if self.exclude_seen else None
+            # repeat targets from the host copy: no device-to-host sync per batch
+            repeat = seen_targets(self.targets[start:stop], batch) if seen is not None else None
             if self.negatives is None:
-                r = full_ranks(scores, targets, batch if self.exclude_seen else None)
+                r = full_ranks(scores, targets, seen, repeat)
             else:
                 negs = torch.from_numpy(self.negatives[start:stop].copy()).to(scores.device)
-                r = sampled_ranks(scores, targets, negs, batch if self.exclude_seen else None)
+                r = sampled_ranks(scores, targets, negs, seen, repeat)
             out.append(r)
         if not out:
             return np.zeros(0, dtype=np.int64)

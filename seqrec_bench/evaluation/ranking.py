@@ -75,6 +75,7 @@ def full_ranks(
     scores: torch.Tensor,
     targets: torch.Tensor,
     seen: Sequences | None = None,
+    repeat: np.ndarray | None = None,
 ) -> torch.Tensor:
     """Pessimistic rank of each target among all items, or among the unseen ones.
 
@@ -83,6 +84,8 @@ def full_ranks(
         targets: ``(B,)`` item ids in ``1..n_items``.
         seen: the ``B`` input sequences whose items are excluded from the candidates, the
             target included (``None`` = no exclusion).
+        repeat: :func:`seen_targets` of ``targets`` and ``seen`` when the caller has the
+            targets on the host already (saves a device-to-host copy of ``targets``).
 
     Returns:
         ``(B,)`` int64 ranks, ``1`` = best, on the scores' device; :data:`UNREACHABLE` for a
@@ -93,19 +96,26 @@ def full_ranks(
     cols = targets.to(scores.device) - 1
     target_scores = scores[rows, cols]
     beats = scores >= target_scores.unsqueeze(1)
-    repeat = None
     if seen is not None and len(seen.items):
         seen_rows = torch.from_numpy(seen.user_index()).to(scores.device)
         seen_cols = torch.from_numpy(seen.items - 1).to(scores.device)
         beats[seen_rows, seen_cols] = False
-        flags = seen_targets(targets.cpu().numpy(), seen)
-        if flags.any():
-            repeat = torch.from_numpy(flags).to(scores.device)
     beats[rows, cols] = False  # the target is never its own competitor
     ranks = _count_rows(beats) + 1
-    if repeat is not None:
-        ranks = torch.where(repeat, torch.full_like(ranks, UNREACHABLE), ranks)
-    return ranks
+    return _unreachable(ranks, targets, seen, repeat)
+
+
+def _unreachable(
+    ranks: torch.Tensor, targets: torch.Tensor, seen: Sequences | None, repeat: np.ndarray | None
+) -> torch.Tensor:
+    """``ranks`` with every repeated target (under exclusion) set to :data:`UNREACHABLE`."""
+    if seen is None or not len(seen.items):
+        return ranks
+    flags = seen_targets(targets.cpu().numpy(), seen) if repeat is None else repeat
+    if not flags.any():
+        return ranks
+    mask = torch.from_numpy(np.asarray(flags, dtype=bool)).to(ranks.device)
+    return torch.where(mask, torch.full_like(ranks, UNREACHABLE), ranks)
 
 
 def _count_rows(mask: torch.Tensor) -> torch.Tensor:
@@ -124,6 +134,7 @@ def sampled_ranks(
     targets: torch.Tensor,
     negatives: torch.Tensor,
     seen: Sequences | None = None,
+    repeat: np.ndarray | None = None,
 ) -> torch.Tensor:
     """Pessimistic rank of each target among itself and its sampled negatives.
 
@@ -138,9 +149,4 @@ def sampled_ranks(
     target_scores = scores.gather(1, (targets.to(device) - 1).unsqueeze(1))
     neg_scores = scores.gather(1, negatives.to(device) - 1)
     ranks = _count_rows(neg_scores >= target_scores) + 1
-    if seen is not None and len(seen.items):
-        flags = seen_targets(targets.cpu().numpy(), seen)
-        if flags.any():
-            repeat = torch.from_numpy(flags).to(ranks.device)
-            ranks = torch.where(repeat, torch.full_like(ranks, UNREACHABLE), ranks)
-    return ranks
+    return _unreachable(ranks, targets, seen, repeat)
