@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from seqrec_bench.data.split import LeaveOneOutSplit
+from seqrec_bench.data.temporal import GlobalTemporalSplit
 from seqrec_bench.errors import SeqbenchError
 from seqrec_bench.store import CellIdentity
 
@@ -30,7 +31,7 @@ class PreparedData:
     Attributes:
         name: the data set's label in tables.
         key: identifies the data and its preprocessing (goes into every cell's key).
-        split: the leave-one-out split.
+        split: the leave-one-out or the global temporal split.
         train_stats: statistics of the training split; models choose their data-set-family
             defaults from these (never from sequences that include held-out items).
         negatives: per seed, the sampled-protocol negatives ``(validation, test)``; empty for
@@ -40,7 +41,7 @@ class PreparedData:
 
     name: str
     key: str
-    split: LeaveOneOutSplit
+    split: LeaveOneOutSplit | GlobalTemporalSplit
     train_stats: dict[str, Any]
     negatives: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     load_seconds: float = 0.0
@@ -67,12 +68,18 @@ class CellTask:
 
 @dataclass
 class CellResult:
-    """What a finished cell returns to the driver: its ``cell.json`` record and its ranks."""
+    """What a finished cell returns to the driver: its ``cell.json`` record and its ranks.
+
+    ``ranks`` has one entry per test (input, target) pair; ``owner`` (gts) names the user row of
+    each pair (a user owns several under ``target="all"``), ``repeat`` flags the pairs whose
+    target repeats an input item.
+    """
 
     identity: CellIdentity
     record: dict[str, Any]
     ranks: np.ndarray
     repeat: np.ndarray | None = None
+    owner: np.ndarray | None = None
 
 
 @dataclass
@@ -156,21 +163,29 @@ def run_cell(data: PreparedData, task: CellTask, device: str | None = None) -> C
         cls = get_model_class(ident.fields["model_name"])
         config = config_from_dict(cls.config_cls, dict(ident.fields["config"]))
         valid_negs, test_negs = data.negatives.get(ident.seed, (None, None))
-        train, test_inputs = split.train, split.test_inputs
+        gts = isinstance(split, GlobalTemporalSplit)
+        train, valid_inputs, test_inputs = split.train, split.valid_inputs, split.test_inputs
         if ident.fields.get("control") == "shuffle":
-            # each user's training (= validation input) and test input order shuffled, seeded;
-            # the held-out targets stay exactly where they were
+            # each user's training and input order shuffled, seeded; the held-out targets stay
+            # exactly where they were. Under leave-one-out the validation input is the training
+            # sequence itself, so it is shuffled with it.
             from seqrec_bench.data.controls import shuffle_within_users
 
             train = shuffle_within_users(split.train, ident.seed, key=1)
             test_inputs = shuffle_within_users(split.test_inputs, ident.seed, key=2)
+            valid_inputs = (
+                shuffle_within_users(split.valid_inputs, ident.seed, key=3) if gts else train
+            )
+        valid_owner = split.valid_owner if isinstance(split, GlobalTemporalSplit) else None
+        test_owner = split.test_owner if isinstance(split, GlobalTemporalSplit) else None
         exclude_seen = bool(ident.fields["exclude_seen"])
         validator = Evaluator(
-            train,  # the validation input is the training sequence
+            valid_inputs,
             split.valid_targets,
             metrics=list(task.metrics),
             exclude_seen=exclude_seen,
             negatives=valid_negs,
+            owner=valid_owner,
         )
         model = cls(config)
         reset_gpu_peak(device)
@@ -185,6 +200,7 @@ def run_cell(data: PreparedData, task: CellTask, device: str | None = None) -> C
                 metrics=list(task.metrics),
                 exclude_seen=exclude_seen,
                 negatives=test_negs,
+                owner=test_owner,
             )
             test_result = tester.evaluate(model)
         record: dict[str, Any] = {
@@ -202,7 +218,10 @@ def run_cell(data: PreparedData, task: CellTask, device: str | None = None) -> C
             "selection": model.selection,
             "device": device,
             "threads": threads,
-            "users": int(len(test_result.ranks)),
+            "users": int(len(test_result.ranks))
+            if test_owner is None
+            else int(len(np.unique(test_owner))),
+            "test_targets": int(len(test_result.ranks)),
             "validation": valid_result.metrics,
             "test": test_result.metrics,
             "history": model.history,
@@ -221,7 +240,7 @@ def run_cell(data: PreparedData, task: CellTask, device: str | None = None) -> C
         }
         repeat = seen_targets(split.test_targets(), split.test_inputs)
         record["repeat_targets"] = int(repeat.sum())
-        return CellResult(ident, record, test_result.ranks, repeat)
+        return CellResult(ident, record, test_result.ranks, repeat, test_owner)
     finally:
         if threads != previous_threads:
             torch.set_num_threads(previous_threads)

@@ -248,6 +248,49 @@ def run(
             help="Remove the user's input items from the candidates.",
         ),
     ] = True,
+    split: Annotated[
+        str,
+        typer.Option(
+            "--split",
+            help="loo (leave-one-out, the default) or gts (global temporal split at a time "
+            "boundary; timestamped data; docs/protocol.md §2b).",
+        ),
+    ] = "loo",
+    gts_q: Annotated[
+        float | None,
+        typer.Option("--gts-q", help="gts: the boundary's quantile of all timestamps (0.9)."),
+    ] = None,
+    gts_boundary: Annotated[
+        float | None,
+        typer.Option("--gts-boundary", help="gts: an explicit boundary timestamp instead of q."),
+    ] = None,
+    gts_target: Annotated[
+        str | None,
+        typer.Option(
+            "--gts-target",
+            help="gts: each test user's target among their interactions after the boundary: "
+            "last (default), first, random or all.",
+        ),
+    ] = None,
+    gts_valid: Annotated[
+        str | None,
+        typer.Option(
+            "--gts-valid",
+            help="gts validation: by_time (a second boundary inside training, the default) or "
+            "by_users (held-out users).",
+        ),
+    ] = None,
+    gts_valid_share: Annotated[
+        float | None,
+        typer.Option("--gts-valid-share", help="gts by_users: the share of users held out (0.1)."),
+    ] = None,
+    gts_seed: Annotated[
+        int | None,
+        typer.Option(
+            "--gts-seed",
+            help="gts: the seed of random targets and of by_users (0; the same for every model seed).",
+        ),
+    ] = None,
     device: Annotated[
         str, typer.Option("--device", help="auto (cuda > mps > cpu), cpu, cuda or cuda:N.")
     ] = "auto",
@@ -407,6 +450,13 @@ def run(
             "k": k,
             "protocol": protocol.strip().lower(),
             "exclude_seen": exclude_seen,
+            "split": split.strip().lower(),
+            "gts_q": gts_q,
+            "gts_boundary": gts_boundary,
+            "gts_target": gts_target.strip().lower() if gts_target else None,
+            "gts_valid": gts_valid.strip().lower() if gts_valid else None,
+            "gts_valid_share": gts_valid_share,
+            "gts_seed": gts_seed,
             "device": device,
             "output": output,
             "set": set_ or [],

@@ -10,8 +10,14 @@ Example ``experiment.toml``::
     seeds = [0, 1, 2]
     k = [5, 10, 20]
     protocol = "full"            # or sampled-uniform-100 / sampled-pop-100
+    split = "loo"                # or "gts", the global temporal split (timestamped data)
     output = "results/my-grid"
     jobs = 2                     # cells run in parallel worker processes
+
+    [gts]                        # only with split = "gts" (docs/protocol.md §2b)
+    q = 0.9                      # or boundary = 893286638 (an explicit timestamp)
+    target = "last"              # last | first | random | all
+    valid = "by_time"            # by_time | by_users (valid_share = 0.1)
 
     [stats]
     test = "ttest"               # ttest | permutation | wilcoxon
@@ -55,6 +61,8 @@ __all__ = [
     "CORRECTIONS",
     "DatasetSpec",
     "ModelSpec",
+    "SplitSpec",
+    "SPLITS",
     "RunConfig",
     "ExperimentError",
     "parse_set_options",
@@ -86,6 +94,87 @@ CORRECTIONS = ("holm", "bonferroni", "bh", "none")
 
 class ExperimentError(ConfigError):
     """A malformed experiment file (one-line message naming the file and the key)."""
+
+
+#: The splits a run can use: leave-one-out (PROTOCOL §2, the default) and the global temporal
+#: split (PROTOCOL §2b).
+SPLITS = ("loo", "gts")
+
+
+@dataclass
+class SplitSpec:
+    """How every data set of a run is split (docs/protocol.md §2 and §2b).
+
+    Attributes:
+        kind: ``"loo"`` (leave-one-out) or ``"gts"`` (global temporal split).
+        q: the gts boundary quantile of all timestamps (and of ``T_v`` under ``by_time``).
+        boundary: an explicit gts boundary timestamp instead of the ``q``-quantile.
+        target: gts test (and validation) target: ``last``, ``first``, ``random`` or ``all``.
+        valid: gts validation: ``by_time`` (a second boundary) or ``by_users`` (held-out users).
+        valid_share: the share of users held out under ``by_users``.
+        seed: the seed of the split's own draws (``random`` targets, ``by_users``); fixed for
+            every model seed, so all seeds rank the same (user, target) pairs.
+
+    Example:
+        >>> SplitSpec("gts", target="all").options()
+        {'q': 0.9, 'boundary': None, 'target': 'all', 'valid': 'by_time'}
+        >>> SplitSpec().options() is None
+        True
+    """
+
+    kind: str = "loo"
+    q: float = 0.9
+    boundary: float | None = None
+    target: str = "last"
+    valid: str = "by_time"
+    valid_share: float = 0.1
+    seed: int = 0
+
+    @property
+    def name(self) -> str:
+        """The split as recorded in each cell's key: ``leave-one-out`` or ``gts``."""
+        return "leave-one-out" if self.kind == "loo" else "gts"
+
+    def options(self) -> dict[str, Any] | None:
+        """The gts settings that change what is computed (a cell-key field); ``None`` for loo.
+
+        ``valid_share`` appears only under ``by_users`` and ``seed`` only where a draw uses it,
+        so settings that change nothing never re-key a cell.
+        """
+        if self.kind == "loo":
+            return None
+        out: dict[str, Any] = {
+            "q": self.q,
+            "boundary": self.boundary,
+            "target": self.target,
+            "valid": self.valid,
+        }
+        if self.valid == "by_users":
+            out["valid_share"] = self.valid_share
+        if self.valid == "by_users" or self.target == "random":
+            out["seed"] = self.seed
+        return out
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for settings that cannot split (one line each)."""
+        from seqrec_bench.data.temporal import GTS_TARGETS, GTS_VALID
+
+        if self.kind not in SPLITS:
+            raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, not {self.kind!r}")
+        if self.kind == "loo":
+            return
+        if self.target not in GTS_TARGETS:
+            raise ConfigError(
+                f"--gts-target must be one of {', '.join(GTS_TARGETS)}, not {self.target!r}"
+            )
+        if self.valid not in GTS_VALID:
+            raise ConfigError(
+                f"--gts-valid must be one of {', '.join(GTS_VALID)}, not {self.valid!r}"
+            )
+        if not 0.0 < self.q <= 1.0:
+            raise ConfigError(f"--gts-q must lie in (0, 1], not {self.q}")
+        if not 0.0 < self.valid_share < 1.0:
+            raise ConfigError(f"--gts-valid-share must lie in (0, 1), not {self.valid_share}")
 
 
 @dataclass
@@ -174,6 +263,7 @@ class RunConfig:
     max_concurrent: int | None = None
     retries: int = 2
     controls: list[str] = field(default_factory=list)
+    split: SplitSpec = field(default_factory=SplitSpec)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able settings (stored in the manifest)."""
@@ -189,6 +279,14 @@ class RunConfig:
             parse_protocol(self.protocol)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        self.split.check()
+        if self.split.kind == "gts" and not self.protocol.startswith("full"):
+            # PROTOCOL §3 defines sampled negatives per user of a leave-one-out split; under gts a
+            # user may own several targets and the stream would be a new, undocumented protocol
+            raise ConfigError(
+                f"--protocol {self.protocol} is defined for the leave-one-out split only; "
+                "use --protocol full with --split gts"
+            )
         if not self.models:
             raise ConfigError("no models given; e.g. --models transformer,gru,markov")
         if not self.datasets:
@@ -312,19 +410,31 @@ def default_output_dir(cfg: RunConfig, base: Path = Path("results")) -> Path:
             "datasets": [dataclasses.asdict(d) for d in cfg.datasets],
             "protocol": cfg.protocol,
             "exclude_seen": cfg.exclude_seen,
+            # absent for leave-one-out, so existing default folders keep their names
+            **({"split": dataclasses.asdict(cfg.split)} if cfg.split.kind != "loo" else {}),
         }
     )[:8]
     safe = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in names)
-    return base / f"run-{safe}-{cfg.protocol}-{key}"
+    split = "" if cfg.split.kind == "loo" else f"-{cfg.split.kind}"
+    return base / f"run-{safe}{split}-{cfg.protocol}-{key}"
 
 
 # -- experiment files -------------------------------------------------------------------------
 _TOP = {
     "seeds", "k", "protocol", "exclude_seen", "device", "output", "stats", "datasets",
     "models", "jobs", "threads", "executor", "ray_address", "cpus_per_cell", "gpus_per_cell",
-    "max_concurrent", "retries", "controls",
+    "max_concurrent", "retries", "controls", "split", "gts",
 }  # fmt: skip
 _STATS = {"reference", "test", "correction", "alpha"}
+#: The keys of an experiment file's ``[gts]`` table: key -> type.
+_GTS_TYPES = {
+    "q": "float",
+    "boundary": "float",
+    "target": "str",
+    "valid": "str",
+    "valid_share": "float",
+    "seed": "int",
+}
 _DATASET = {
     "source", "label", "format", "data_dir", "min_rating", "min_user_interactions",
     "min_item_interactions", "columns", "synthetic", "duplicates", "tie_order",
@@ -504,6 +614,21 @@ def parse_run_config(
                 f"got {controls!r}"
             )
         cfg.controls = list(controls)
+    if "split" in data:
+        cfg.split.kind = _typed(data["split"], "str", "split", origin)
+    gts = data.get("gts") or {}
+    if not isinstance(gts, dict):
+        raise ExperimentError(f"{origin}: gts must be a table, e.g. [gts] q = 0.9")
+    _check_keys(gts, set(_GTS_TYPES), "[gts]", origin)
+    if gts and cfg.split.kind != "gts":
+        raise ExperimentError(f'{origin}: a [gts] table needs split = "gts"')
+    for key, kind in _GTS_TYPES.items():
+        if key in gts:
+            setattr(cfg.split, key, _typed(gts[key], kind, f"gts.{key}", origin))
+    try:
+        cfg.split.check()
+    except ConfigError as exc:
+        raise ExperimentError(f"{origin}: {exc}".replace("--gts-", "gts.")) from None
     if "output" in data:
         out = Path(_typed(data["output"], "str", "output", origin))
         cfg.output = out if out.is_absolute() else base_dir / out
@@ -601,6 +726,15 @@ def merge_cli(base: RunConfig | None, flags: dict[str, Any], given: set[str]) ->
     ):  # fmt: skip
         if name in flags and (name in given or (base is None and flags.get(name) is not None)):
             setattr(cfg, name, flags[name])
+    if use("split") and flags.get("split") is not None:
+        cfg.split.kind = flags["split"]
+    for name in ("q", "boundary", "target", "valid", "valid_share", "seed"):
+        flag = f"gts_{name}"
+        if flags.get(flag) is not None:
+            if cfg.split.kind != "gts":
+                option = "--" + flag.replace("_", "-")
+                raise ConfigError(f"{option} needs --split gts")
+            setattr(cfg.split, name, flags[flag])
     if flags.get("output") is not None:
         cfg.output = Path(flags["output"])
     if flags.get("control"):

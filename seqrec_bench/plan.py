@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from seqrec_bench.cell import CellTask, PreparedData
 from seqrec_bench.config import DatasetSpec, ModelSpec, RunConfig, stored_metrics
 from seqrec_bench.errors import ConfigError
@@ -29,7 +31,7 @@ __all__ = [
     "control_label",
 ]
 
-#: The only split so far (PROTOCOL §2); recorded in every cell's key.
+#: The split of every cell before ``--split`` existed (PROTOCOL §2); the default.
 SPLIT = "leave-one-out"
 
 
@@ -121,8 +123,67 @@ def _negatives(dataset: Any, split: Any, protocol: str, seeds: list[int]) -> dic
         raise ConfigError(f"--protocol {protocol}: {exc}") from None
 
 
+def _split(dataset: Any, cfg: RunConfig) -> Any:
+    """The split of ``cfg.split`` over a loaded data set (its timestamps carried into every
+    input, for time-aware models)."""
+    from seqrec_bench.data import DatasetError, LeaveOneOutSplit
+    from seqrec_bench.data.temporal import GlobalTemporalSplit
+
+    spec = cfg.split
+    if spec.kind == "loo":
+        seqs = dataset.sequences
+        if dataset.timestamps is not None:
+            seqs = seqs.with_times(dataset.timestamps)
+        return LeaveOneOutSplit.from_sequences(seqs)
+    try:
+        return GlobalTemporalSplit.from_dataset(
+            dataset,
+            q=spec.q,
+            boundary=spec.boundary,
+            target=spec.target,
+            valid=spec.valid,
+            valid_share=spec.valid_share,
+            seed=spec.seed,
+        )
+    except DatasetError as exc:
+        raise ConfigError(f"--split gts: {exc}") from None
+
+
+def split_record(split: Any) -> dict[str, Any]:
+    """What the data set record (and the protocol card) says about a split."""
+    from seqrec_bench.data.temporal import GlobalTemporalSplit
+
+    train_items = split.train.item_counts()[1:]
+    common = {
+        "users": split.n_users,
+        "train_interactions": int(len(split.train.items)),
+        # items with no training interaction: still candidates, with no training signal
+        "items_without_training": int((train_items == 0).sum()),
+    }
+    if not isinstance(split, GlobalTemporalSplit):
+        return {
+            "kind": SPLIT,
+            **common,
+            "validation_targets": split.n_users,
+            "test_targets": split.n_users,
+        }
+    return {
+        "kind": "gts",
+        "boundary": split.boundary,
+        "valid_boundary": split.valid_boundary,
+        "target": split.target,
+        "valid": split.valid,
+        **common,
+        "train_users": int((split.train.lengths > 0).sum()),
+        "validation_users": int(len(split.valid_users)),
+        "validation_targets": int(len(split.valid_targets)),
+        "test_users": int(len(split.test_users)),
+        "test_targets": int(len(split.test_owner)),
+    }
+
+
 def _load(ds_spec: DatasetSpec, cfg: RunConfig) -> tuple[PreparedData, dict[str, Any], Any]:
-    from seqrec_bench.data import LeaveOneOutSplit, load_dataset
+    from seqrec_bench.data import load_dataset
     from seqrec_bench.data.stats import dataset_stats
     from seqrec_bench.evaluation.sampling import parse_protocol
 
@@ -130,7 +191,7 @@ def _load(ds_spec: DatasetSpec, cfg: RunConfig) -> tuple[PreparedData, dict[str,
     dataset = load_dataset(
         ds_spec.source, format=ds_spec.format, data_dir=ds_spec.data_dir, **ds_spec.options
     )
-    split = LeaveOneOutSplit.from_sequences(dataset.sequences)
+    split = _split(dataset, cfg)
     seconds = time.perf_counter() - t0
     kind, n_neg = parse_protocol(cfg.protocol)
     n_candidates = dataset.sequences.n_items if kind == "full" else n_neg + 1
@@ -140,11 +201,13 @@ def _load(ds_spec: DatasetSpec, cfg: RunConfig) -> tuple[PreparedData, dict[str,
             f"k={max(too_big)} is larger than the {n_candidates} candidates per user of "
             f"{ds_spec.name}; use smaller --k values"
         )
+    # under gts a user may have no training row; defaults come from the users that train
+    trained = split.train.select(np.flatnonzero(split.train.lengths > 0))
     prepared = PreparedData(
         name=ds_spec.name,
         key=dataset.key,
         split=split,
-        train_stats=dataset_stats(split.train),
+        train_stats=dataset_stats(trained),
         negatives=_negatives(dataset, split, cfg.protocol, cfg.seeds),
         load_seconds=seconds,
     )
@@ -155,13 +218,7 @@ def _load(ds_spec: DatasetSpec, cfg: RunConfig) -> tuple[PreparedData, dict[str,
         "key": dataset.key,
         "options": dataset.options,
         "stats": dataset.stats,
-        "split": {
-            "kind": SPLIT,
-            "users": split.n_users,
-            "train_interactions": int(len(split.train.items)),
-            "validation_targets": split.n_users,
-            "test_targets": split.n_users,
-        },
+        "split": split_record(split),
         "load_seconds": seconds,
     }
     return prepared, record, dataset
@@ -225,7 +282,8 @@ def build_plan(
             fields = {
                 "dataset_key": prepared.key,
                 "data_format": PREPARED_FORMAT_VERSION,
-                "split": SPLIT,
+                "split": cfg.split.name,
+                "split_options": cfg.split.options(),
                 "protocol": cfg.protocol,
                 "exclude_seen": cfg.exclude_seen,
                 "ranking": RANKING_RULE,

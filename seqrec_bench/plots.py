@@ -59,6 +59,7 @@ def plot_run(
     plugin's cells). Metrics vs k: HR@k and NDCG@k for k = 1..max_k from the stored ranks, mean over seeds with a
     band spanning the seeds' min..max.
     """
+    from seqrec_bench.evaluation import per_user_values
     from seqrec_bench.evaluation.metrics import hit_rate, ndcg
 
     plt = _pyplot()
@@ -153,9 +154,13 @@ def plot_run(
     )
     for col, ds in enumerate(shown_datasets):
         for model, group in sorted(cells[ds].items()):
-            ranks = [c.ranks for c in group]
             for row, (name, fn) in enumerate((("HR", hit_rate), ("NDCG", ndcg))):
-                curves = np.array([[fn(r, int(k)).mean() for k in ks] for r in ranks])
+                curves = np.array(
+                    [
+                        [per_user_values(fn(c.ranks, int(k)), c.owner).mean() for k in ks]
+                        for c in group
+                    ]
+                )
                 ax = axes[row][col]
                 ax.plot(ks, curves.mean(axis=0), color=colour[model], label=model)
                 if len(curves) > 1:

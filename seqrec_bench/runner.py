@@ -135,7 +135,9 @@ def run_experiment(
                     failures.append(outcome)
                     log.print(f"    [red]failed[/] {outcome.describe()}", highlight=False)
                     return
-                rd.write_cell(outcome.identity, outcome.record, outcome.ranks, outcome.repeat)
+                rd.write_cell(
+                    outcome.identity, outcome.record, outcome.ranks, outcome.repeat, outcome.owner
+                )
                 stored_here += 1
                 if not quiet:
                     _log_cell(log, outcome, stored_here, len(status.todo))

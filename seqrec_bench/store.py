@@ -159,6 +159,7 @@ IDENTITY_FIELDS = (
     "dataset_key",
     "data_format",
     "split",
+    "split_options",
     "protocol",
     "exclude_seen",
     "ranking",
@@ -171,7 +172,7 @@ IDENTITY_FIELDS = (
 
 #: Identity fields added after cells were first stored: absent (``None``) they are left out of
 #: the hash, so adding one never re-keys the cells that do not use it.
-OPTIONAL_FIELDS = frozenset({"control"})
+OPTIONAL_FIELDS = frozenset({"control", "split_options"})
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,7 @@ class CellIdentity:
             "dataset_key": record.get("dataset_key"),
             "data_format": record.get("data_format", 1),
             "split": record.get("split", "leave-one-out"),
+            "split_options": record.get("split_options"),
             "protocol": record["protocol"],
             "exclude_seen": bool(record.get("exclude_seen", True)),
             # cells from before PROTOCOL §3 was corrected kept a repeated target as a candidate
@@ -264,9 +266,11 @@ class StoredCell:
         identity: what the cell measured.
         record: the whole ``cell.json``.
         path: the cell's folder.
-        ranks: per-user test ranks (int64).
-        repeat: per user, whether the test target repeats an input item (``None`` for cells
+        ranks: test ranks (int64), one per test (input, target) pair: one per user, except
+            under the global temporal split with ``target="all"``.
+        repeat: per pair, whether the test target repeats an input item (``None`` for cells
             written before it was stored).
+        owner: per pair, the user row it belongs to (global temporal split), else ``None``.
     """
 
     identity: CellIdentity
@@ -274,6 +278,16 @@ class StoredCell:
     path: Path
     ranks: np.ndarray = field(repr=False)
     repeat: np.ndarray | None = field(default=None, repr=False)
+    owner: np.ndarray | None = field(default=None, repr=False)
+
+    def per_user(self, metric: Any) -> np.ndarray:
+        """``metric`` (a parsed metric) per test user: the mean over each user's targets.
+
+        What tables, tests and checks average; equal to ``metric(ranks)`` with one target per user.
+        """
+        from seqrec_bench.evaluation import per_user_values
+
+        return per_user_values(metric(self.ranks), self.owner)
 
     @property
     def dataset(self) -> str:
@@ -299,11 +313,12 @@ class Problem:
         return f"{self.path}: {self.reason}"
 
 
-def _load_ranks(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+def _load_ranks(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     with np.load(path) as data:
         ranks = np.asarray(data["ranks"], dtype=np.int64)
         repeat = np.asarray(data["repeat"], dtype=bool) if "repeat" in data.files else None
-    return ranks, repeat
+        owner = np.asarray(data["owner"], dtype=np.int64) if "owner" in data.files else None
+    return ranks, repeat, owner
 
 
 # -- the folder -------------------------------------------------------------------------------
@@ -351,17 +366,19 @@ class ResultsDir:
             return Problem(record_path, f"not a cell record ({type(exc).__name__}: {exc})")
         ranks_path = folder / "ranks.npz"
         try:
-            ranks, repeat = _load_ranks(ranks_path)
+            ranks, repeat, owner = _load_ranks(ranks_path)
         except FileNotFoundError:
             return Problem(ranks_path, "missing")
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             return Problem(ranks_path, f"unreadable ({type(exc).__name__}: {exc})")
-        users = record.get("users")
-        if users is not None and int(users) != len(ranks):
-            return Problem(ranks_path, f"holds {len(ranks)} ranks, the cell says {users} users")
+        targets = record.get("test_targets", record.get("users"))
+        if targets is not None and int(targets) != len(ranks):
+            return Problem(ranks_path, f"holds {len(ranks)} ranks, the cell says {targets} targets")
         if repeat is not None and len(repeat) != len(ranks):
             return Problem(ranks_path, f"holds {len(ranks)} ranks but {len(repeat)} repeat flags")
-        return StoredCell(identity, record, folder, ranks, repeat)
+        if owner is not None and len(owner) != len(ranks):
+            return Problem(ranks_path, f"holds {len(ranks)} ranks but {len(owner)} owners")
+        return StoredCell(identity, record, folder, ranks, repeat, owner)
 
     def find(self, identity: CellIdentity) -> StoredCell | Problem | None:
         """The complete cell of exactly this run (same run key), a problem, or ``None``."""
@@ -399,10 +416,12 @@ class ResultsDir:
         record: dict[str, Any],
         ranks: np.ndarray,
         repeat: np.ndarray | None = None,
+        owner: np.ndarray | None = None,
     ) -> Path:
         """Write the ranks first and the record last: a cell without ``cell.json`` is incomplete.
 
-        ``repeat`` flags the users whose test target repeats an input item (``--repeat-split``).
+        ``repeat`` flags the pairs whose test target repeats an input item (``--repeat-split``);
+        ``owner`` gives each pair's user row (global temporal split).
         """
         folder = self.cell_dir(identity)
         folder.mkdir(parents=True, exist_ok=True)
@@ -413,6 +432,8 @@ class ResultsDir:
         arrays: dict[str, Any] = {"ranks": np.asarray(ranks, dtype=np.int32)}
         if repeat is not None:
             arrays["repeat"] = np.asarray(repeat, dtype=bool)
+        if owner is not None:
+            arrays["owner"] = np.asarray(owner, dtype=np.int64)
         np.savez_compressed(buf, **arrays)
         atomic_write_bytes(folder / "ranks.npz", buf.getvalue())
         atomic_write_json(folder / "cell.json", record)

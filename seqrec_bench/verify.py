@@ -111,13 +111,15 @@ def verify_run(root: str | Path, references: list[Reference] | None = None) -> l
                     continue
                 if ref.protocol != first.get("protocol"):
                     continue
+                if first.get("split", "leave-one-out") != "leave-one-out":
+                    continue  # published figures are leave-one-out figures
                 if ref.items is not None and info.get("stats", {}).get("items") != ref.items:
                     continue
                 config = first.get("config", {})
                 if any(config.get(k) != v for k, v in ref.config.items()):
                     continue
                 metric = parse_metric(ref.metric)
-                per_seed = [float(metric(c.ranks).mean()) for c in group]
+                per_seed = [float(c.per_user(metric).mean()) for c in group]
                 rows.append(
                     VerifyRow(ds, label, metric.label, float(np.mean(per_seed)), len(per_seed), ref)
                 )

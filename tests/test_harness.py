@@ -317,11 +317,14 @@ def test_shuffle_control_rows_are_tested_against_their_model(consoles, tmp_path)
 def test_an_unused_optional_identity_field_does_not_rekey_cells():
     from seqrec_bench.store import CellIdentity, config_hash
 
-    fields = {"protocol": "full", "config": {"order": 1}, "control": None}
+    fields = {"protocol": "full", "config": {"order": 1}, "control": None, "split_options": None}
     ident = CellIdentity("d", "m", 0, fields)
-    # the hash of every cell stored before `control` existed
-    from seqrec_bench.store import IDENTITY_FIELDS
+    # the hash of every cell stored before `control` and `split_options` existed
+    from seqrec_bench.store import IDENTITY_FIELDS, OPTIONAL_FIELDS
 
-    old = config_hash({k: fields.get(k) for k in IDENTITY_FIELDS if k != "control"})
+    assert {"control", "split_options"} <= OPTIONAL_FIELDS
+    old = config_hash({k: fields.get(k) for k in IDENTITY_FIELDS if k not in OPTIONAL_FIELDS})
     assert ident.variant == old
     assert CellIdentity("d", "m", 0, {**fields, "control": "shuffle"}).variant != old
+    gts = {**fields, "split": "gts", "split_options": {"q": 0.9, "target": "last"}}
+    assert CellIdentity("d", "m", 0, gts).variant != old

@@ -33,4 +33,6 @@ def shuffle_within_users(seqs: Sequences, seed: int = 0, key: int = 0xC0DE) -> S
     rng = numpy_generator(seed, "shuffle", key)
     keys = rng.random(len(seqs.items))
     order = np.lexsort((keys, seqs.user_index()))  # by user, then by the random key
-    return Sequences(seqs.items[order], seqs.offsets.copy(), seqs.n_items)
+    # timestamps stay with their positions (each row still ascends in time): the items move,
+    # so a time-aware model sees the same moments with the order of what happened destroyed
+    return Sequences(seqs.items[order], seqs.offsets.copy(), seqs.n_items, seqs.times)

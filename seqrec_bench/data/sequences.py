@@ -7,7 +7,7 @@ interactions move through numpy/torch without per-row Python loops.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -51,6 +51,9 @@ class Sequences:
         offsets: int64 array of length ``n_users + 1``; user ``u`` owns
             ``items[offsets[u]:offsets[u + 1]]``, oldest first.
         n_items: size of the item catalogue (the number of score columns a model returns).
+        times: the timestamp of every entry of :attr:`items` (same order), or ``None``. Kept
+            through every slicing method; what time-aware models (``recentpop``) read. Models
+            that ignore time never look at it.
 
     Example:
         >>> s = Sequences.from_lists([[1, 2, 3], [2, 4]], n_items=4)
@@ -61,6 +64,7 @@ class Sequences:
     items: np.ndarray
     offsets: np.ndarray
     n_items: int
+    times: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.offsets.ndim != 1 or len(self.offsets) < 1 or self.offsets[0] != 0:
@@ -69,6 +73,33 @@ class Sequences:
             raise ValueError(
                 f"offsets end at {int(self.offsets[-1])} but there are {len(self.items)} items"
             )
+        if self.times is not None and len(self.times) != len(self.items):
+            raise ValueError(f"{len(self.times)} timestamps for {len(self.items)} items")
+
+    def with_times(self, times: np.ndarray | None) -> Sequences:
+        """The same sequences with the timestamp of every entry (or without, for ``None``).
+
+        Example:
+            >>> s = Sequences.from_lists([[1, 2], [3]], n_items=3).with_times(np.array([5, 9, 7]))
+            >>> s.last_times().tolist()
+            [9, 7]
+        """
+        return Sequences(self.items, self.offsets, self.n_items, times)
+
+    def _take_times(self, index: np.ndarray | slice) -> np.ndarray | None:
+        return None if self.times is None else self.times[index]
+
+    def last_times(self) -> np.ndarray:
+        """The timestamp of every row's last item (the time of a prediction from that row).
+
+        Raises:
+            ValueError: the sequences carry no timestamps, or a row is empty.
+        """
+        if self.times is None:
+            raise ValueError("these sequences carry no timestamps")
+        if (self.lengths == 0).any():
+            raise ValueError("an empty row has no last timestamp")
+        return self.times[self.offsets[1:] - 1]
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -87,12 +118,21 @@ class Sequences:
         return cls(items=items, offsets=offsets, n_items=int(n_items))
 
     @classmethod
-    def from_lengths(cls, items: np.ndarray, lengths: np.ndarray, n_items: int) -> Sequences:
-        """Build from the flat item array and per-user lengths."""
+    def from_lengths(
+        cls,
+        items: np.ndarray,
+        lengths: np.ndarray,
+        n_items: int,
+        times: np.ndarray | None = None,
+    ) -> Sequences:
+        """Build from the flat item array and per-user lengths (and, optionally, timestamps)."""
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         return cls(
-            items=np.ascontiguousarray(items, dtype=np.int64), offsets=offsets, n_items=n_items
+            items=np.ascontiguousarray(items, dtype=np.int64),
+            offsets=offsets,
+            n_items=n_items,
+            times=times,
         )
 
     # -- basic views ----------------------------------------------------------------------------
@@ -130,20 +170,25 @@ class Sequences:
                     items=self.items[lo:hi],
                     offsets=self.offsets[start : max(stop, start) + 1] - lo,
                     n_items=self.n_items,
+                    times=self._take_times(slice(lo, hi)),
                 )
             users = np.arange(start, stop, step)
         users = np.asarray(users, dtype=np.int64)
         starts, lengths = self.offsets[users], self.lengths[users]
-        return Sequences.from_lengths(self.items[_ranges(starts, lengths)], lengths, self.n_items)
+        return self._rows(_ranges(starts, lengths), lengths)
+
+    def _rows(self, index: np.ndarray, lengths: np.ndarray) -> Sequences:
+        """The entries at ``index`` (flat positions), cut into rows of ``lengths``."""
+        return Sequences.from_lengths(
+            self.items[index], lengths, self.n_items, self._take_times(index)
+        )
 
     def truncate(self, drop_last: int) -> Sequences:
         """Each sequence without its last ``drop_last`` items (sequences must be long enough)."""
         lengths = self.lengths - drop_last
         if (lengths < 0).any():
             raise ValueError(f"a sequence is shorter than {drop_last}")
-        return Sequences.from_lengths(
-            self.items[_ranges(self.offsets[:-1], lengths)], lengths, self.n_items
-        )
+        return self._rows(_ranges(self.offsets[:-1], lengths), lengths)
 
     def last(self, n: int = 1) -> np.ndarray:
         """The last item of every sequence (``n=1``) as a 1-d array, or the ``n``-th from last.
@@ -161,7 +206,7 @@ class Sequences:
         """Each sequence cut to its most recent ``max_len`` items."""
         lengths = np.minimum(self.lengths, max_len)
         starts = self.offsets[1:] - lengths
-        return Sequences.from_lengths(self.items[_ranges(starts, lengths)], lengths, self.n_items)
+        return self._rows(_ranges(starts, lengths), lengths)
 
     def padded(self, max_len: int | None = None, *, side: str = "left") -> np.ndarray:
         """A dense ``(n_users, L)`` int64 matrix, 0-padded, of each sequence's last ``max_len`` items.
@@ -195,11 +240,17 @@ class Sequences:
 
         return torch.from_numpy(self.padded(max_len, side=side)).to(device)
 
-    def append(self, items: np.ndarray) -> Sequences:
-        """Each sequence with one more item at its end (used to build the test input)."""
+    def append(self, items: np.ndarray, times: np.ndarray | None = None) -> Sequences:
+        """Each sequence with one more item at its end (used to build the test input).
+
+        ``times`` are the new items' timestamps; the result carries timestamps when both this
+        batch and ``times`` have them.
+        """
         items = np.asarray(items, dtype=np.int64)
         if len(items) != self.n_users:
             raise ValueError("need exactly one item per user")
+        if times is not None and len(times) != self.n_users:
+            raise ValueError("need exactly one timestamp per user")
         lengths = self.lengths + 1
         out = np.empty(len(self.items) + self.n_users, dtype=np.int64)
         new_offsets = np.zeros(self.n_users + 1, dtype=np.int64)
@@ -208,7 +259,12 @@ class Sequences:
         is_new[new_offsets[1:] - 1] = True
         out[is_new] = items
         out[~is_new] = self.items
-        return Sequences(items=out, offsets=new_offsets, n_items=self.n_items)
+        new_times = None
+        if self.times is not None and times is not None:
+            new_times = np.empty(len(out), dtype=np.result_type(self.times, times))
+            new_times[is_new] = times
+            new_times[~is_new] = self.times
+        return Sequences(items=out, offsets=new_offsets, n_items=self.n_items, times=new_times)
 
     def item_counts(self) -> np.ndarray:
         """Occurrences of every item; index 0 is padding (always 0). Length ``n_items + 1``."""

@@ -38,10 +38,16 @@ class LeaveOneOutSplit:
     train: Sequences
     valid_targets: np.ndarray
     _test_targets: np.ndarray = field(repr=False)
+    #: the validation targets' timestamps when the sequences carry them (the test input's last
+    #: entry, i.e. the time of the test prediction)
+    valid_times: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def from_sequences(cls, seqs: Sequences) -> LeaveOneOutSplit:
-        """Split every user; all sequences must have at least 3 items (see PROTOCOL §1.5)."""
+        """Split every user; all sequences must have at least 3 items (see PROTOCOL §1.5).
+
+        Timestamps carried by ``seqs`` (:attr:`Sequences.times`) are kept in every input.
+        """
         lengths = seqs.lengths
         if len(lengths) and lengths.min() < MIN_SEQUENCE_LENGTH:
             bad = int(np.argmin(lengths))
@@ -53,6 +59,7 @@ class LeaveOneOutSplit:
             train=seqs.truncate(2),
             valid_targets=seqs.last(2),
             _test_targets=seqs.last(1),
+            valid_times=None if seqs.times is None else seqs.times[seqs.offsets[1:] - 2],
         )
 
     @property
@@ -71,7 +78,7 @@ class LeaveOneOutSplit:
     @property
     def test_inputs(self) -> Sequences:
         """Test input: training sequence plus the validation item."""
-        return self.train.append(self.valid_targets)
+        return self.train.append(self.valid_targets, self.valid_times)
 
     def test_targets(self) -> np.ndarray:
         """The held-out test items. Only the final evaluation calls this."""

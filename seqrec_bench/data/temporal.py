@@ -79,8 +79,10 @@ def _counts_before(
 
 
 def _prefixes(seqs: Sequences, starts: np.ndarray, lengths: np.ndarray) -> Sequences:
-    """Rows ``items[starts[i] : starts[i] + lengths[i]]``."""
-    return Sequences.from_lengths(seqs.items[_ranges(starts, lengths)], lengths, seqs.n_items)
+    """Rows ``items[starts[i] : starts[i] + lengths[i]]`` (with their timestamps)."""
+    index = _ranges(starts, lengths)
+    times = None if seqs.times is None else seqs.times[index]
+    return Sequences.from_lengths(seqs.items[index], lengths, seqs.n_items, times)
 
 
 def _targets(
@@ -228,6 +230,7 @@ class GlobalTemporalSplit:
             raise DatasetError(f"{where}: {ts.size} timestamps for {len(seqs.items)} interactions")
         if len(ts) == 0:
             raise DatasetError(f"{where} has no interactions to split")
+        seqs = seqs.with_times(ts)  # every input and the training rows keep their timestamps
         user_of = seqs.user_index()
         same = user_of[1:] == user_of[:-1]
         if np.any(ts[1:][same] < ts[:-1][same]):

@@ -1,6 +1,11 @@
 """Ranking, metrics and batched evaluation (PROTOCOL §3-4)."""
 
-from seqrec_bench.evaluation.evaluator import EvaluationResult, Evaluator, summarize_ranks
+from seqrec_bench.evaluation.evaluator import (
+    EvaluationResult,
+    Evaluator,
+    per_user_values,
+    summarize_ranks,
+)
 from seqrec_bench.evaluation.metrics import (
     UNREACHABLE,
     Metric,
@@ -23,6 +28,7 @@ __all__ = [
     "Evaluator",
     "EvaluationResult",
     "summarize_ranks",
+    "per_user_values",
     "Metric",
     "hit_rate",
     "ndcg",

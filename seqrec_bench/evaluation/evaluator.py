@@ -16,7 +16,7 @@ from seqrec_bench.evaluation.ranking import check_finite, full_ranks, sampled_ra
 if TYPE_CHECKING:
     from seqrec_bench.models.base import Model
 
-__all__ = ["Evaluator", "EvaluationResult", "summarize_ranks"]
+__all__ = ["Evaluator", "EvaluationResult", "summarize_ranks", "per_user_values"]
 
 #: Scores held at once per batch (rows x items); ~64 MB of float32.
 _SCORE_BUDGET = 1 << 24
@@ -32,9 +32,28 @@ class EvaluationResult:
     extra: dict = field(default_factory=dict)
 
 
-def summarize_ranks(ranks: np.ndarray, labels: list[str]) -> dict[str, float]:
-    """Mean value of each metric label over users."""
-    return {label: float(parse_metric(label)(ranks).mean()) for label in labels}
+def per_user_values(values: np.ndarray, owner: np.ndarray | None) -> np.ndarray:
+    """Per-target metric ``values`` as one value per user: the mean over each user's targets
+    (ascending user rows), or ``values`` itself without ``owner`` (one target per user).
+
+    Example:
+        >>> per_user_values(np.array([1.0, 0.0, 0.5]), np.array([4, 4, 7])).tolist()
+        [0.5, 0.5]
+    """
+    if owner is None:
+        return values
+    from seqrec_bench.data.temporal import GlobalTemporalSplit
+
+    return GlobalTemporalSplit.per_user_mean(values, owner)
+
+
+def summarize_ranks(
+    ranks: np.ndarray, labels: list[str], owner: np.ndarray | None = None
+) -> dict[str, float]:
+    """Mean value of each metric label over users (each user's targets averaged first)."""
+    return {
+        label: float(per_user_values(parse_metric(label)(ranks), owner).mean()) for label in labels
+    }
 
 
 class Evaluator:
@@ -50,6 +69,8 @@ class Evaluator:
             ranking over every item.
         batch_size: users scored at once; ``None`` picks one that bounds the score matrix.
             Ranks do not depend on it.
+        owner: the user of every (input, target) row when a user may own several (the global
+            temporal split); metrics then average each user's rows first, then users.
 
     Example:
         >>> ev = Evaluator(split.valid_inputs, split.valid_targets, metrics=["NDCG@10"])  # doctest: +SKIP
@@ -65,6 +86,7 @@ class Evaluator:
         exclude_seen: bool = True,
         negatives: np.ndarray | None = None,
         batch_size: int | None = None,
+        owner: np.ndarray | None = None,
     ) -> None:
         targets = np.asarray(targets, dtype=np.int64)
         if len(targets) != inputs.n_users:
@@ -81,6 +103,9 @@ class Evaluator:
                 )
         if negatives is not None and negatives.shape[0] != inputs.n_users:
             raise ValueError("need one row of negatives per user")
+        if owner is not None and len(owner) != len(targets):
+            raise ValueError(f"{len(owner)} owners for {len(targets)} targets")
+        self.owner = owner
         self.inputs = inputs
         self.targets = targets
         self.exclude_seen = exclude_seen
@@ -122,6 +147,6 @@ class Evaluator:
         ranks = self.ranks(model)
         return EvaluationResult(
             ranks=ranks,
-            metrics=summarize_ranks(ranks, self.metric_labels),
+            metrics=summarize_ranks(ranks, self.metric_labels, self.owner),
             seconds=time.perf_counter() - t0,
         )

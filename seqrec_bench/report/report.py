@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from seqrec_bench.errors import ConfigError
+from seqrec_bench.evaluation.evaluator import per_user_values
 from seqrec_bench.evaluation.metrics import Metric, parse_metric
 from seqrec_bench.stats import CORRECTIONS, TESTS, TestResult, bootstrap_cis
 
@@ -250,6 +251,7 @@ class Report:
         extra_columns: ExtraColumns | None = None,
         transpose: bool = False,
         latex_fit: str = "resize",
+        owners: Mapping[str, np.ndarray] | None = None,
     ) -> Report:
         """Compute a report from per-user test ranks.
 
@@ -288,6 +290,9 @@ class Report:
             latex_fit: how :meth:`to_latex` keeps a table inside the text block by default:
                 ``"resize"`` (shrink a too wide table to the line width, ``table*`` for a
                 wide one; needs ``graphicx``) or ``"none"`` (natural width, plain ``table``).
+            owners: per dataset, the user of every rank where a user owns several targets
+                (the global temporal split, ``target="all"``): a metric is averaged over each
+                user's targets first, so every user weighs the same in the means and tests.
 
         Returns:
             The computed report.
@@ -337,6 +342,11 @@ class Report:
                         )
             if n_users[d] == 0:
                 raise ValueError(f"dataset {d!r} has no users")
+            owner = (owners or {}).get(d)
+            if owner is not None:
+                if len(owner) != n_users[d]:
+                    raise ValueError(f"{d}: {len(owner)} owners for {n_users[d]} ranks")
+                n_users[d] = int(len(np.unique(owner)))
         # The reference is needed in every column; the improvement row shows "–" where its
         # model is missing, but a model missing everywhere is surely a typo.
         if reference is not None and any(reference not in results[d] for d in datasets):
@@ -368,6 +378,7 @@ class Report:
                     d,
                     metric,
                     present,
+                    owner=(owners or {}).get(d),
                     reference=reference,
                     test_fn=test_fn,
                     correct=correct,
@@ -712,6 +723,7 @@ def _column(
     metric: Metric,
     seeds: Mapping[str, list[np.ndarray]],
     *,
+    owner: np.ndarray | None = None,
     reference: str | None,
     test_fn: Callable[..., TestResult],
     correct: Callable[[np.ndarray], np.ndarray],
@@ -725,7 +737,7 @@ def _column(
     means: dict[str, float] = {}
     stds: dict[str, float | None] = {}
     for m, arrays in seeds.items():
-        values = np.stack([metric(r) for r in arrays])  # (seeds, users)
+        values = np.stack([per_user_values(metric(r), owner) for r in arrays])  # (seeds, users)
         seed_means = values.mean(axis=1)
         per_user[m] = values.mean(axis=0)
         means[m] = float(seed_means.mean())

@@ -112,7 +112,12 @@ def check_combinable(groups: Groups) -> None:
     for dataset, per_model in groups.items():
         for label, cells in per_model.items():
             f = cells[0].identity.fields
-            key = (f.get("split"), f.get("protocol"), f.get("exclude_seen"), f.get("ranking", 1))
+            key = (
+                split_text(f.get("split"), f.get("split_options")),
+                f.get("protocol"),
+                f.get("exclude_seen"),
+                f.get("ranking", 1),
+            )
             protocols.setdefault(key, []).append(f"{dataset}/{label}")
     if len(protocols) > 1:
         parts = [
@@ -127,6 +132,60 @@ def check_combinable(groups: Groups) -> None:
         )
 
 
+def split_text(split: Any, options: dict[str, Any] | None) -> str:
+    """A split and its settings in a few words: ``gts (q 0.9, target last, valid by_time)``.
+
+    Example:
+        >>> split_text("gts", {"q": 0.9, "boundary": None, "target": "all", "valid": "by_time"})
+        'gts (q 0.9, target all, valid by_time)'
+        >>> split_text("leave-one-out", None)
+        'leave-one-out'
+    """
+    if not options:
+        return str(split)
+    parts = [
+        f"boundary {options['boundary']}" if options.get("boundary") is not None else None,
+        f"q {options.get('q')}",
+        f"target {options.get('target')}",
+        f"valid {options.get('valid')}",
+        f"valid share {options['valid_share']}" if "valid_share" in options else None,
+        f"split seed {options['seed']}" if "seed" in options else None,
+    ]
+    return f"{split} ({', '.join(p for p in parts if p)})"
+
+
+def _gts_lines(name: str, split: dict[str, Any], options: dict[str, Any]) -> dict[str, str]:
+    """The card lines of one data set under the global temporal split (docs/protocol.md §2b)."""
+    t, t_v = split.get("boundary"), split.get("valid_boundary")
+    fit = f"< T_v = {t_v}" if t_v is not None else f"< T = {t}, without the validation targets"
+    valid = (
+        f"by_time: a second boundary T_v = {t_v} (the same q among the training timestamps); "
+        f"targets in [T_v, T); no refit after selection"
+        if options.get("valid") == "by_time"
+        else f"by_users: {options.get('valid_share')} of the users with 2 interactions before T "
+        "held out, their last one the target"
+    )
+    given = "given" if options.get("boundary") is not None else f"the {options.get('q')}-quantile"
+    return {
+        f"gts boundary ({name})": f"T = {t} ({given} of all timestamps); models fit on {fit}",
+        f"gts validation ({name})": (
+            f"{valid}; {split.get('validation_users', '?'):,} users, "
+            f"{split.get('validation_targets', '?'):,} targets"
+        ),
+        f"gts test ({name})": (
+            f"{split.get('test_users', '?'):,} users with interactions before and at/after T, "
+            f"{split.get('test_targets', '?'):,} targets (target {options.get('target')}"
+            + (
+                ": every interaction at/after T, metrics averaged per user first)"
+                if options.get("target") == "all"
+                else ")"
+            )
+            + f"; {split.get('items_without_training', '?'):,} items with no training "
+            "interaction stay candidates"
+        ),
+    }
+
+
 def protocol_card(groups: Groups, datasets: dict[str, dict[str, Any]]) -> dict[str, str]:
     """The protocol card lines under a table (what exactly produced the numbers)."""
     lines: dict[str, str] = {}
@@ -138,21 +197,36 @@ def protocol_card(groups: Groups, datasets: dict[str, dict[str, Any]]) -> dict[s
         lines[f"dataset {name}"] = (
             f"{info.get('source', name)} (sha256 {str(info.get('checksum', '?'))[:12]}), "
             f"{int(cell.record.get('users', len(cell.ranks))):,} users evaluated, "
-            f"{info.get('stats', {}).get('items', '?')} items"
+            + (
+                f"{len(cell.ranks):,} targets, "
+                if cell.owner is not None and len(np.unique(cell.owner)) != len(cell.ranks)
+                else ""
+            )
+            + f"{info.get('stats', {}).get('items', '?')} items"
         )
     assert first is not None
     fields = first.identity.fields
     protocol = fields.get("protocol")
-    lines["split"] = (
-        "leave-one-out (last item = test, second-to-last = validation; selection on validation)"
-    )
-    from seqrec_bench.data import leakage_line
+    options = fields.get("split_options")
+    if fields.get("split") == "gts" and options:
+        lines["split"] = (
+            f"{split_text('global temporal split', options)}: a boundary T cuts every user at "
+            "the same moment; models learn only from interactions before it (docs/protocol.md §2b)"
+        )
+        for name in groups:
+            split = datasets.get(name, {}).get("split", {})
+            lines.update(_gts_lines(name, split, options))
+    else:
+        lines["split"] = (
+            "leave-one-out (last item = test, second-to-last = validation; selection on validation)"
+        )
+        from seqrec_bench.data import leakage_line
 
-    for name in groups:
-        leak = leakage_line(datasets.get(name, {}).get("stats", {}))
-        if leak:
-            # under leave-one-out models train on other users' future (PROTOCOL §2b): say how much
-            lines[f"leakage ({name})"] = leak
+        for name in groups:
+            leak = leakage_line(datasets.get(name, {}).get("stats", {}))
+            if leak:
+                # under leave-one-out models train on other users' future (PROTOCOL §2b)
+                lines[f"leakage ({name})"] = leak
     lines["candidates"] = "all items (full ranking)" if protocol == "full" else str(protocol)
     if not fields.get("exclude_seen"):
         lines["seen items"] = "kept (every item is a candidate)"
@@ -161,10 +235,12 @@ def protocol_card(groups: Groups, datasets: dict[str, dict[str, Any]]) -> dict[s
             "excluded, the target included when it repeats an input item (it cannot be hit)"
         )
         for name, per_model in groups.items():
-            ranks = next(iter(per_model.values()))[0].ranks
+            cell = next(iter(per_model.values()))[0]
+            ranks = cell.ranks
             n = int((ranks == UNREACHABLE).sum())
+            unit = "users" if cell.owner is None else "targets"
             lines[f"targets unreachable under seen-item exclusion ({name})"] = (
-                f"{n / max(len(ranks), 1):.1%} ({n:,} of {len(ranks):,} users)"
+                f"{n / max(len(ranks), 1):.1%} ({n:,} of {len(ranks):,} {unit})"
             )
     else:
         lines["seen items"] = (
@@ -286,8 +362,18 @@ def build_report(
         raise ResultsError("no stored cells match the requested models/data sets/seeds")
     check_combinable(groups)
     ranks = {d: {m: [c.ranks for c in cs] for m, cs in per.items()} for d, per in groups.items()}
+    owners = {
+        d: owner
+        for d, per in groups.items()
+        if (owner := next(iter(per.values()))[0].owner) is not None
+    }
     card = protocol_card(groups, datasets_info)
     if repeat_split:
+        if owners:
+            raise ResultsError(
+                "--repeat-split is defined for one target per user (leave-one-out); these "
+                "cells used the global temporal split"
+            )
         ranks = _split_by_repeat(groups)
         card["repeat split"] = (
             "users whose test target repeats an input item, and the others, reported apart "
@@ -302,6 +388,7 @@ def build_report(
         metrics=list(metrics),
         card=card,
         provenance=provenance(flat, manifest),
+        owners=owners if not repeat_split else None,
         **report_options,
     )
 
@@ -326,8 +413,8 @@ def control_lines(groups: Groups, metrics: Sequence[str], alpha: float = 0.05) -
             base_label = row.rsplit(" [", 1)[0]
             if not control or base_label not in per_model:
                 continue
-            base = np.mean([metric(c.ranks) for c in per_model[base_label]], axis=0)
-            ctrl = np.mean([metric(c.ranks) for c in cells], axis=0)
+            base = np.mean([c.per_user(metric) for c in per_model[base_label]], axis=0)
+            ctrl = np.mean([c.per_user(metric) for c in cells], axis=0)
             test = paired_t_test(base, ctrl)
             a, b = float(base.mean()), float(ctrl.mean())
             change = f" ({(b - a) / a:+.0%})" if a > 0 else ""
