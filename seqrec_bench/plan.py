@@ -277,6 +277,12 @@ def build_plan(
                 warn(f"{ds_spec.name}: {line}")
         for spec in cfg.models:
             cls, config = resolve_model_config(spec, prepared.train_stats)
+            if getattr(cls, "needs_timestamps", False) and prepared.split.train.times is None:
+                raise ConfigError(
+                    f"model {spec.label!r} ({cls.name}) needs timestamps, and {ds_spec.name} has "
+                    "none (a one-line-per-user file or synthetic data): drop it from --models, "
+                    "or use an interactions file with a timestamp column"
+                )
             resolved = config_to_dict(config)
             plan.configs[(ds_spec.name, spec.label)] = resolved
             fields = {

@@ -80,6 +80,7 @@ BUILTIN_ORIGIN = "built-in"
 #: name -> "module:Class"; imported lazily so listing names does not import torch models.
 BUILTIN_MODELS: dict[str, str] = {
     "pop": "seqrec_bench.models.pop:PopularityModel",
+    "recentpop": "seqrec_bench.models.recentpop:RecentPopModel",
     "markov": "seqrec_bench.models.markov:MarkovModel",
     "transformer": "seqrec_bench.models.transformer:TransformerModel",
     "gru": "seqrec_bench.models.gru:GRUModel",

@@ -162,6 +162,9 @@ class Model(ABC, Generic[C]):
     #: How the model builds its training samples from the training sequences, in one phrase for
     #: the protocol card (e.g. "each user's last max_len + 1 items, a loss at every position").
     training_samples: ClassVar[str] = ""
+    #: Whether the model reads :attr:`Sequences.times` (the timestamp of every interaction); the
+    #: harness then refuses data without timestamps before anything trains.
+    needs_timestamps: ClassVar[bool] = False
 
     config: C
 

@@ -105,7 +105,7 @@ class ModelContract:
     @staticmethod
     def tiny_split() -> LeaveOneOutSplit:
         """The default tiny data set: common items, per-user unique test items, cold items."""
-        return LeaveOneOutSplit.from_sequences(leak_probe_sequences(seed=7))
+        return LeaveOneOutSplit.from_sequences(_timed(leak_probe_sequences(seed=7)))
 
     def fitted_model(self) -> tuple[Model[Any], LeaveOneOutSplit]:
         """One model fitted on :meth:`tiny_split`, shared by the read-only checks.
@@ -266,7 +266,7 @@ class ModelContract:
 
     def test_refit_resets_state(self) -> None:
         first = self.tiny_split()
-        second = LeaveOneOutSplit.from_sequences(random_sequences(24, 20, seed=11))
+        second = LeaveOneOutSplit.from_sequences(_timed(random_sequences(24, 20, seed=11)))
         assert second.n_items != first.n_items
         refitted = self.fit(self.make_model(), first)
         self.fit(refitted, second)
@@ -279,7 +279,7 @@ class ModelContract:
 
     # -- protocol -------------------------------------------------------------------------------
     def test_fit_never_sees_test_targets(self) -> None:
-        sequences = leak_probe_sequences(seed=7)
+        sequences = _timed(leak_probe_sequences(seed=7))
         split = LeaveOneOutSplit.from_sequences(sequences)
         test_items = set(sequences.last(1).tolist())
         model = self.make_model()
@@ -302,8 +302,14 @@ class ModelContract:
     def test_planted_pattern_is_learned(self) -> None:
         if self.min_ndcg is None:
             pytest.skip("set min_ndcg to check the planted-pattern NDCG@10")
-        split = LeaveOneOutSplit.from_sequences(cycle_sequences(seed=3))
+        split = LeaveOneOutSplit.from_sequences(_timed(cycle_sequences(seed=3)))
         model = self.fit(self.make_model(**self.planted_overrides), split)
         test = Evaluator(split.test_inputs, split.test_targets(), metrics=["NDCG@10"])
         value = test.evaluate(model).metrics["NDCG@10"]
         assert value >= self.min_ndcg, f"NDCG@10 = {value:.3f} < {self.min_ndcg} on cycle data"
+
+
+def _timed(seqs: Sequences) -> Sequences:
+    """``seqs`` with a timestamp per interaction (hourly, in row order), so time-aware models
+    (``needs_timestamps``) run the same contract; other models never look at it."""
+    return seqs.with_times(np.arange(len(seqs.items), dtype=np.int64) * 3600)

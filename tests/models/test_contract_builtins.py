@@ -10,12 +10,16 @@ import importlib
 
 import pytest
 
-from seqrec_bench.models import MarkovModel, PopularityModel
+from seqrec_bench.models import MarkovModel, PopularityModel, RecentPopModel
 from seqrec_bench.testing import ModelContract
 
 
 class TestPopularityContract(ModelContract):
     model_cls = PopularityModel
+
+
+class TestRecentPopContract(ModelContract):
+    model_cls = RecentPopModel
 
 
 class TestMarkovContract(ModelContract):
