@@ -7,7 +7,9 @@ never read), popularity with a first-order Markov chain, then the Markov chain a
 user's training and input order was shuffled (the held-out items stay held out): a chain that
 loses significantly has found order; one that does not is living on co-occurrence. It also
 prints the data's tie shares, the repeat-target share (targets that seen-item exclusion makes
-unreachable) and, for timestamped data, the leave-one-out leakage report.
+unreachable) and, for timestamped data, the leave-one-out leakage report and time-aware
+popularity (``recentpop``, its window chosen on the same validation targets) beside plain
+popularity.
 """
 
 from __future__ import annotations
@@ -38,26 +40,35 @@ class CheckResult:
 
 
 def sequential_check(dataset: Any, seed: int = 0) -> CheckResult:
-    """Pop, markov and markov on shuffled order, on the leave-one-out validation split."""
+    """Pop, markov and markov on shuffled order (and recentpop on timestamped data), on the
+    leave-one-out validation split."""
     from seqrec_bench.data.split import LeaveOneOutSplit
     from seqrec_bench.evaluation import Evaluator
     from seqrec_bench.evaluation.metrics import parse_metric
-    from seqrec_bench.models import MarkovModel, PopularityModel
+    from seqrec_bench.models import MarkovModel, PopularityModel, RecentPopModel
     from seqrec_bench.stats import paired_t_test
 
-    split = LeaveOneOutSplit.from_sequences(dataset.sequences)
+    seqs = dataset.sequences
+    if dataset.timestamps is not None:
+        seqs = seqs.with_times(dataset.timestamps)
+    split = LeaveOneOutSplit.from_sequences(seqs)
     # the validation input is the training sequence: shuffling it shuffles both, and the
     # validation target (the user's next item) stays where it is
     shuffled = shuffle_within_users(split.train, seed)
     metric = parse_metric(METRIC)
     per_user: dict[str, np.ndarray] = {}
-    for label, model, train in (
+    runs: list[tuple[str, Any, Any]] = [
         ("pop", PopularityModel(), split.train),
         ("markov", MarkovModel(select_on_validation=False), split.train),
         ("markov, shuffled order", MarkovModel(select_on_validation=False), shuffled),
-    ):
+    ]
+    if split.train.times is not None:
+        runs.insert(1, ("recentpop (window chosen on validation)", RecentPopModel(), split.train))
+    for label, model, train in runs:
         evaluator = Evaluator(train, split.valid_targets, metrics=[METRIC])
-        model.fit(train, seed=seed)
+        # recentpop chooses its window on these validation targets, so its figure is the best of
+        # its grid: an upper bound, said in its label
+        model.fit(train, seed=seed, validator=evaluator if label.startswith("recentpop") else None)
         per_user[label] = metric(evaluator.ranks(model))
     test = paired_t_test(per_user["markov"], per_user["markov, shuffled order"])
     return CheckResult(
@@ -101,6 +112,13 @@ def render_check(result: CheckResult, console: Any) -> None:
     )
     console.print(verdict, highlight=False)
     console.print(f"markov vs pop: {plain:.4f} vs {result.scores['pop']:.4f}", highlight=False)
+    recent = next((k for k in result.scores if k.startswith("recentpop")), None)
+    if recent is not None:
+        console.print(
+            f"time-aware vs plain popularity: {result.scores[recent]:.4f} vs "
+            f"{result.scores['pop']:.4f}",
+            highlight=False,
+        )
     console.print(hygiene_line(result.stats), highlight=False)
     repeat = result.stats.get("test_repeat_share")
     if repeat is not None:
