@@ -55,3 +55,22 @@ def test_check_command_runs_offline(monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     assert "markov, shuffled order" in result.output and "leakage" in result.output
     assert load_dataset("synthetic", synthetic={"n_users": 500}).stats  # cached by the check
+
+
+def test_timestamped_data_gets_time_aware_popularity_beside_plain(rng):
+    # a trend: early users favour items 1-5, late users items 6-10; plain popularity mixes them
+    rows = [list(rng.integers(1, 6, size=8)) for _ in range(60)]
+    rows += [list(rng.integers(6, 11, size=8)) for _ in range(60)]
+    seqs = Sequences.from_lists(rows, n_items=10)
+    times = np.repeat(np.arange(120) * 86_400 * 30, 8) + np.tile(np.arange(8) * 3600, 120)
+    vocab = _dataset(seqs, "trend").vocab
+    dataset = PreparedDataset("trend", seqs, vocab, "x", {}, {}, timestamps=times)
+    result = sequential_check(dataset)
+    recent = result.scores["recentpop (window chosen on validation)"]
+    assert recent > result.scores["pop"]
+    console = Console(record=True, width=200, file=open("/dev/null", "w"))
+    render_check(result, console)
+    lines = console.export_text()
+    assert "time-aware vs plain popularity" in lines
+    # without timestamps there is no such row
+    assert not any(k.startswith("recentpop") for k in sequential_check(_dataset(seqs, "t")).scores)
