@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -88,7 +89,7 @@ class RecentPopConfig:
     window: str = "30d"
     windows: tuple[str, ...] = ("1d", "7d", "30d", "90d", "365d", "1000", "10000", "all")
     select_on_validation: bool = True
-    time_unit: str = "auto"
+    time_unit: Literal["auto", "s", "ms", "us", "ns"] = "auto"
 
     def __post_init__(self) -> None:
         parse_window(self.window)
