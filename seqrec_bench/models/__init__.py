@@ -4,6 +4,7 @@ from seqrec_bench.models.base import ConfigError, Model, NotFittedError, Validat
 from seqrec_bench.models.gru import GRUConfig, GRUModel
 from seqrec_bench.models.markov import MarkovConfig, MarkovModel
 from seqrec_bench.models.pop import PopularityConfig, PopularityModel
+from seqrec_bench.models.space import Param
 from seqrec_bench.models.torch_base import TorchSequenceModel
 from seqrec_bench.models.transformer import TransformerConfig, TransformerModel
 
@@ -13,6 +14,7 @@ __all__ = [
     "Validator",
     "NotFittedError",
     "ConfigError",
+    "Param",
     "PopularityModel",
     "PopularityConfig",
     "MarkovModel",
