@@ -174,6 +174,8 @@ class RunConfig:
     max_concurrent: int | None = None
     retries: int = 2
     controls: list[str] = field(default_factory=list)
+    #: set by ``seqbench run --tuned DIR``: how the configs were tuned (card and footnote)
+    tuning: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able settings (stored in the manifest)."""

@@ -115,10 +115,10 @@ def space_size(space: SearchSpace) -> str:
         >>> space_size({"lr": Param.float(1e-4, 1e-2, log=True), "n": Param.int(1, 3)})
         '1 continuous x 3 discrete configurations'
         >>> space_size({})
-        '1 configuration (nothing to tune)'
+        '1 configuration'
     """
     if not space:
-        return "1 configuration (nothing to tune)"
+        return "1 configuration"
     continuous = sum(p.kind == "float" for p in space.values())
     discrete = 1
     for p in space.values():
@@ -210,8 +210,7 @@ def validate_space(model_name: str, config_cls: type, space: SearchSpace, base: 
             if _conform(value, annotation) is _MISMATCH:
                 raise bad(
                     field,
-                    f"{value!r} ({type(value).__name__}) is not a value of "
-                    f"{_describe(annotation)}",
+                    f"{value!r} ({type(value).__name__}) is not a value of {_describe(annotation)}",
                 )
             try:
                 config_from_dict(config_cls, {**values, field: value})

@@ -296,6 +296,14 @@ def build_report(
     elif efficiency:
         report_options["extra_columns"] = efficiency_columns(groups)
     card.update(control_lines(groups, metrics, float(report_options.get("alpha", 0.05))))
+    tuning = (manifest.get("settings") or {}).get("tuning")
+    if tuning:
+        # a run of tuned configs (seqbench run --tuned): the budget, sampler and space per model
+        from seqrec_bench.tune import tuning_card
+
+        tuning_lines, note = tuning_card(tuning)
+        card.update(tuning_lines)
+        report_options["notes"] = [*report_options.get("notes", ()), note]
     flat = [c for per in groups.values() for cs in per.values() for c in cs]
     return Report.from_ranks(
         ranks,
