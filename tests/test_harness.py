@@ -322,6 +322,10 @@ def test_an_unused_optional_identity_field_does_not_rekey_cells():
     # the hash of every cell stored before `control` existed
     from seqrec_bench.store import IDENTITY_FIELDS
 
-    old = config_hash({k: fields.get(k) for k in IDENTITY_FIELDS if k != "control"})
+    old = config_hash({k: fields.get(k) for k in IDENTITY_FIELDS if k not in ("control", "trial")})
     assert ident.variant == old
+    assert CellIdentity("d", "m", 0, {**fields, "trial": None}).variant == old
     assert CellIdentity("d", "m", 0, {**fields, "control": "shuffle"}).variant != old
+    # a tuning trial (seqbench tune) is keyed apart from every run cell of the same config
+    trial = {"study": "abc", "number": 0, "params": {}, "metric": "NDCG@10"}
+    assert CellIdentity("d", "m", 0, {**fields, "trial": trial}).variant != old
