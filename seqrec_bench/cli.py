@@ -707,7 +707,7 @@ def table(
         typer.Option(
             "--tuning",
             help="A `seqbench tune` folder: the best trial per model (trials run, validation "
-            "score, config) and the budget.",
+            "score, config) and the budget (what a tuning folder always shows).",
         ),
     ] = False,
 ) -> None:

@@ -19,6 +19,8 @@ How a study maps onto the harness:
   (:func:`run_trial`); the driver hands the workers a split whose test targets are withheld
   (an array of the padding id 0, which no evaluator accepts), and no code path of a study calls
   ``split.test_targets()``.
+* **Samplers.** Optuna's ``TPESampler`` with its defaults (its first 10 trials are random
+  draws, then TPE) or ``RandomSampler``; we write no search algorithm.
 * **Reproducible for a seed.** Trials are proposed by an ask/tell loop in the driver. Before
   each ask the driver rebuilds an in-memory Optuna study from the stored trials and seeds the
   sampler from (study seed, model label, trial number); the proposal of trial ``n`` therefore
