@@ -47,6 +47,7 @@ so in one line. This module imports it only where a study asks for trials.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -763,7 +764,16 @@ def run_tuning(
     plan = Plan(cfg.run, study.device, study.threads, {study.data.name: study.data}, {}, {})
     executor = _executor(plan)
     wall: dict[str, float] = {}
-    with rd.lock(on_wait=lambda text: log.print(f"[yellow]note:[/] {text}", highlight=False)):
+    if cfg.run.executor == "ray":
+        from seqrec_bench.runner import _ray_check
+
+        _ray_check()
+    # one Ray session for every batch of trials (the local executors need none)
+    session = getattr(executor, "session", None)
+    with (
+        session() if session is not None else contextlib.nullcontext(),
+        rd.lock(on_wait=lambda text: log.print(f"[yellow]note:[/] {text}", highlight=False)),
+    ):
         rd.write_dataset(study.data.name, {k: v for k, v in study.record.items() if k != "fields"})
         record = _study_record(study, started, __version__, optuna.__version__)
         record["environment"] = environment_info(study.device, study.threads)

@@ -465,3 +465,17 @@ def test_tune_then_run_tuned_then_table_and_plot(tmp_path, monkeypatch):
     assert plot.exit_code == 0, plot.output
     assert (out / "figures" / "tuning_curves.png").exists()
     assert not math.isnan(best["markov"]["best_value"])
+
+
+@pytest.mark.slow
+def test_parallel_trials_on_processes_and_ray_propose_the_same(quiet, tmp_path):
+    pytest.importorskip("optuna", reason="seqbench tune needs the [tune] extra (optuna)")
+    from seqrec_bench.tune import run_tuning
+
+    cfg = _cfg(tmp_path / "jobs", trials=4)
+    cfg.run.jobs = 2  # asked two at a time: trials 2 and 3 both see trials 0 and 1
+    by_jobs = _trials(run_tuning(cfg, *quiet))
+    pytest.importorskip("ray", reason="--executor ray needs the [ray] extra")
+    cfg = _cfg(tmp_path / "ray", trials=4)
+    cfg.run.jobs, cfg.run.executor = 2, "ray"
+    assert _trials(run_tuning(cfg, *quiet)) == by_jobs
