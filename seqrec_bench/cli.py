@@ -508,7 +508,12 @@ def tune(
         int, typer.Option("--seed", help="Seed of the sampler and of every trial's training.")
     ] = 0,
     metric: Annotated[
-        str, typer.Option("--metric", help="The validation metric to maximise.")
+        str,
+        typer.Option(
+            "--metric",
+            help="The validation metric to maximise (a trial's early stopping still picks its "
+            "epoch by NDCG@10).",
+        ),
     ] = "NDCG@10",
     space: Annotated[
         Path | None,
@@ -543,6 +548,20 @@ def tune(
         list[str] | None,
         typer.Option("--synthetic", help="Synthetic generator option KEY=VALUE (repeatable)."),
     ] = None,
+    min_rating: Annotated[
+        float | None, typer.Option("--min-rating", help="Drop interactions rated below this.")
+    ] = None,
+    min_user: Annotated[
+        int | None,
+        typer.Option("--min-user-interactions", help="k-core threshold for users."),
+    ] = None,
+    min_item: Annotated[
+        int | None,
+        typer.Option("--min-item-interactions", help="k-core threshold for items."),
+    ] = None,
+    columns: ColumnsOption = None,
+    duplicates: DuplicatesOption = None,
+    tie_order: TieOrderOption = None,
     k: Annotated[str, typer.Option("--k", help="Cut-offs of the stored metrics.")] = "5,10,20",
     exclude_seen: Annotated[
         bool,
@@ -605,6 +624,12 @@ def tune(
             "output": output,
             "set": set_ or [],
             "synthetic": synthetic or [],
+            "min_rating": min_rating,
+            "min_user_interactions": min_user,
+            "min_item_interactions": min_item,
+            "columns": columns,
+            "duplicates": duplicates.value if duplicates else None,
+            "tie_order": tie_order.value if tie_order else None,
             "jobs": jobs,
             "threads": threads,
             "executor": executor.value,

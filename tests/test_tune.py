@@ -458,7 +458,10 @@ def test_tune_then_run_tuned_then_table_and_plot(tmp_path, monkeypatch):
     assert markov[0].identity.fields.get("trial") is None  # a run cell, not a trial
     md = (out / "run" / "table.md").read_text()
     assert "tuning pop: nothing to tune: defaults (1 trial)" in md
+    verify = CliRunner().invoke(app, ["verify", str(out)])
+    assert verify.exit_code == 2 and "is a tuning folder" in verify.output
     bad = CliRunner().invoke(app, ["run", "--tuned", str(out), "--dataset", "ml-1m"])
+
     assert bad.exit_code == 2 and "--tuned takes its data set from the tuning folder" in bad.output
     pytest.importorskip("matplotlib", reason="seqbench plot needs the [plots] extra")
     plot = CliRunner().invoke(app, ["plot", str(out)])

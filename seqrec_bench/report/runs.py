@@ -448,6 +448,12 @@ def folder_cells(
         ResultsError: no folder, no readable cell, or nothing matching the filters.
     """
     rd.check_exists()
+    if rd.read_study():
+        # trial cells hold validation ranks only: a test table of them would be meaningless
+        raise ResultsError(
+            f"{rd.root} is a tuning folder (validation-only trials): use `seqbench table "
+            f"{rd.root} --tuning`, `seqbench plot {rd.root}` or `seqbench run --tuned {rd.root}`"
+        )
     cells, problems = rd.scan()
     for problem in problems:
         if warn is not None:
