@@ -481,6 +481,7 @@ class Sampler(StrEnum):
 
 @app.command()
 def tune(
+    ctx: typer.Context,
     models: Annotated[
         str,
         typer.Option("--models", "-m", help="Comma-separated model names (see `seqbench models`)."),
@@ -520,6 +521,14 @@ def tune(
         typer.Option(
             "--space",
             help="TOML file of [tune.MODEL] tables that narrow or replace the declared spaces.",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="TOML experiment file (its data set, models and [tune.MODEL] tables); flags "
+            "given on the command line override it.",
         ),
     ] = None,
     set_: Annotated[
@@ -635,8 +644,27 @@ def tune(
             "executor": executor.value,
             "ray_address": ray_address,
         }
-        run_cfg: RunConfig = merge_cli(None, flags, set(flags))
+        names = {"fmt": "fmt", "set": "set_", "min_user_interactions": "min_user",
+                 "min_item_interactions": "min_item", "seeds": "seed"}  # fmt: skip
+
+        def given(name: str) -> bool:
+            src = ctx.get_parameter_source(names.get(name, name))
+            return src is not None and src.name == "COMMANDLINE"
+
+        spaces: dict[str, dict[str, Any]] = {}
+        origin = "[tune]"
+        if config is not None:
+            from seqrec_bench.config import load_run_config
+
+            base = load_run_config(config)
+            run_cfg: RunConfig = merge_cli(base, flags, {n for n in flags if given(n)})
+            run_cfg.seeds = [seed]  # the study's seed, whatever the file's seeds
+            spaces, origin = load_spaces(config, required=False), str(config)
+        else:
+            run_cfg = merge_cli(None, flags, set(flags))
         run_cfg.datasets = run_cfg.datasets or [DatasetSpec(source=dataset)]
+        if space is not None:
+            spaces, origin = {**spaces, **load_spaces(space)}, str(space)
         cfg = TuneConfig(
             run=run_cfg,
             trials=trials,
@@ -644,8 +672,8 @@ def tune(
             sampler=sampler.value,
             seed=seed,
             metric=metric,
-            spaces=load_spaces(space) if space is not None else {},
-            spaces_origin=str(space) if space is not None else "[tune]",
+            spaces=spaces,
+            spaces_origin=origin,
             prune=prune,
         )
         if quiet:

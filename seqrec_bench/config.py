@@ -32,6 +32,9 @@ Example ``experiment.toml``::
     loss = "bce"
     [models.markov]
     [models.pop]
+
+    [tune.transformer]           # seqbench tune --config: narrow or replace a search space
+    lr = { low = 1e-4, high = 1e-3, log = true }
 """
 
 from __future__ import annotations
@@ -324,7 +327,7 @@ def default_output_dir(cfg: RunConfig, base: Path = Path("results")) -> Path:
 _TOP = {
     "seeds", "k", "protocol", "exclude_seen", "device", "output", "stats", "datasets",
     "models", "jobs", "threads", "executor", "ray_address", "cpus_per_cell", "gpus_per_cell",
-    "max_concurrent", "retries", "controls",
+    "max_concurrent", "retries", "controls", "tune",
 }  # fmt: skip
 _STATS = {"reference", "test", "correction", "alpha"}
 _DATASET = {

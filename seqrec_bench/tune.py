@@ -366,8 +366,9 @@ class TuneConfig:
         )
 
 
-def load_spaces(path: str | Path) -> dict[str, dict[str, Any]]:
-    """The ``[tune.MODEL]`` tables of a TOML file (``--space FILE``).
+def load_spaces(path: str | Path, *, required: bool = True) -> dict[str, dict[str, Any]]:
+    """The ``[tune.MODEL]`` tables of a TOML file (``--space FILE``, or an experiment file's
+    ``[tune]`` tables with ``--config``; ``required=False`` gives ``{}`` when it has none).
 
     Example file::
 
@@ -391,6 +392,8 @@ def load_spaces(path: str | Path) -> dict[str, dict[str, Any]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--space {path}: cannot read ({exc})") from None
     tables = data.get("tune")
+    if tables is None and not required:
+        return {}
     if not isinstance(tables, dict) or not tables:
         raise ConfigError(f"{path}: needs [tune.MODEL] tables (e.g. [tune.transformer])")
     for name, table in tables.items():

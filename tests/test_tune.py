@@ -482,3 +482,32 @@ def test_parallel_trials_on_processes_and_ray_propose_the_same(quiet, tmp_path):
     cfg = _cfg(tmp_path / "ray", trials=4)
     cfg.run.jobs, cfg.run.executor = 2, "ray"
     assert _trials(run_tuning(cfg, *quiet)) == by_jobs
+
+
+def test_an_experiment_file_carries_its_tune_tables(tmp_path, monkeypatch):
+    pytest.importorskip("optuna", reason="seqbench tune needs the [tune] extra (optuna)")
+    from typer.testing import CliRunner
+
+    from seqrec_bench.cli import app
+    from seqrec_bench.config import load_run_config
+    from seqrec_bench.tune import read_tuning
+
+    monkeypatch.setenv("SEQBENCH_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("SEQBENCH_PROGRESS", "0")
+    exp = tmp_path / "exp.toml"
+    exp.write_text(
+        "seeds = [0, 1, 2]\n[[datasets]]\nsource = 'synthetic'\n"
+        "synthetic = { n_users = 200, n_items = 50 }\n"
+        "[models.markov]\n[models.markov2]\nmodel = 'markov'\norder = 2\n"
+        "[tune.markov]\nreplace = true\nalpha = [0.1, 1.0]\n"
+    )
+    assert [m.label for m in load_run_config(exp).models] == ["markov", "markov2"]  # run ignores it
+    out = tmp_path / "t"
+    args = ["tune", "--config", str(exp), "--trials", "2", "-o", str(out), "--threads", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    record, trials = read_tuning(out)
+    # the table names the model, so both rows search it; markov2's order is fixed by its table
+    assert [m["space_text"] for m in record["models"]] == ["alpha {0.1, 1}"] * 2
+    assert {t.record["requested_config"]["order"] for t in trials["markov2"].values()} == {2}
+    assert all(len(t) == 2 for t in trials.values())
