@@ -58,12 +58,15 @@ class CellTask:
         device: the device to run on (``cpu``, ``cuda``, ``cuda:1``, ``mps``); an executor may
             pin a worker to one GPU instead.
         threads: torch CPU threads for the cell (``None`` = leave torch's setting).
+        pruning: for a tuning trial only, the median-pruning rule the driver computed from the
+            finished trials (:func:`seqrec_bench.tune.run_trial`); ``None`` = no pruning.
     """
 
     identity: CellIdentity
     metrics: tuple[str, ...]
     device: str
     threads: int | None = None
+    pruning: dict[str, Any] | None = None
 
 
 @dataclass
@@ -153,6 +156,11 @@ def run_cell(data: PreparedData, task: CellTask, device: str | None = None) -> C
     from seqrec_bench.registry import get_model_class
 
     ident = task.identity
+    if ident.fields.get("trial") is not None:
+        # a tuning trial fits and validates only: the test targets are never read
+        from seqrec_bench.tune import run_trial
+
+        return run_trial(data, task, device)
     device = device or task.device
     split = data.split
     previous_threads = torch.get_num_threads()

@@ -101,6 +101,72 @@ DuplicatesOption = Annotated[
 ]
 
 
+SplitOption = Annotated[
+    str,
+    typer.Option(
+        "--split",
+        help="loo (leave-one-out, the default) or gts (global temporal split at a time "
+        "boundary; timestamped data; docs/protocol.md §2b).",
+    ),
+]
+GtsQOption = Annotated[
+    float | None,
+    typer.Option("--gts-q", help="gts: the boundary's quantile of all timestamps (0.9)."),
+]
+GtsBoundaryOption = Annotated[
+    float | None,
+    typer.Option("--gts-boundary", help="gts: an explicit boundary timestamp instead of q."),
+]
+GtsTargetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--gts-target",
+        help="gts: each test user's target among their interactions after the boundary: "
+        "last (default), first, random or all.",
+    ),
+]
+GtsValidOption = Annotated[
+    str | None,
+    typer.Option(
+        "--gts-valid",
+        help="gts validation: by_time (a second boundary inside training, the default) or "
+        "by_users (held-out users).",
+    ),
+]
+GtsValidShareOption = Annotated[
+    float | None,
+    typer.Option("--gts-valid-share", help="gts by_users: the share of users held out (0.1)."),
+]
+GtsSeedOption = Annotated[
+    int | None,
+    typer.Option(
+        "--gts-seed",
+        help="gts: the seed of random targets and of by_users (0; the same for every model seed).",
+    ),
+]
+
+
+def _split_flags(
+    split: str,
+    q: float | None,
+    boundary: float | None,
+    target: str | None,
+    valid: str | None,
+    valid_share: float | None,
+    seed: int | None,
+) -> dict[str, Any]:
+    """The split options of ``run`` and ``tune`` as :func:`~seqrec_bench.config.merge_cli` flags."""
+    return {
+        "split": split.strip().lower(),
+        "gts_q": q,
+        "gts_boundary": boundary,
+        "gts_target": target.strip().lower() if target else None,
+        "gts_valid": valid.strip().lower() if valid else None,
+        "gts_valid_share": valid_share,
+        "gts_seed": seed,
+    }
+
+
 def _dataset_options(
     synthetic: list[str] | None,
     columns: str | None,
@@ -248,49 +314,13 @@ def run(
             help="Remove the user's input items from the candidates.",
         ),
     ] = True,
-    split: Annotated[
-        str,
-        typer.Option(
-            "--split",
-            help="loo (leave-one-out, the default) or gts (global temporal split at a time "
-            "boundary; timestamped data; docs/protocol.md §2b).",
-        ),
-    ] = "loo",
-    gts_q: Annotated[
-        float | None,
-        typer.Option("--gts-q", help="gts: the boundary's quantile of all timestamps (0.9)."),
-    ] = None,
-    gts_boundary: Annotated[
-        float | None,
-        typer.Option("--gts-boundary", help="gts: an explicit boundary timestamp instead of q."),
-    ] = None,
-    gts_target: Annotated[
-        str | None,
-        typer.Option(
-            "--gts-target",
-            help="gts: each test user's target among their interactions after the boundary: "
-            "last (default), first, random or all.",
-        ),
-    ] = None,
-    gts_valid: Annotated[
-        str | None,
-        typer.Option(
-            "--gts-valid",
-            help="gts validation: by_time (a second boundary inside training, the default) or "
-            "by_users (held-out users).",
-        ),
-    ] = None,
-    gts_valid_share: Annotated[
-        float | None,
-        typer.Option("--gts-valid-share", help="gts by_users: the share of users held out (0.1)."),
-    ] = None,
-    gts_seed: Annotated[
-        int | None,
-        typer.Option(
-            "--gts-seed",
-            help="gts: the seed of random targets and of by_users (0; the same for every model seed).",
-        ),
-    ] = None,
+    split: SplitOption = "loo",
+    gts_q: GtsQOption = None,
+    gts_boundary: GtsBoundaryOption = None,
+    gts_target: GtsTargetOption = None,
+    gts_valid: GtsValidOption = None,
+    gts_valid_share: GtsValidShareOption = None,
+    gts_seed: GtsSeedOption = None,
     device: Annotated[
         str, typer.Option("--device", help="auto (cuda > mps > cpu), cpu, cuda or cuda:N.")
     ] = "auto",
@@ -427,6 +457,14 @@ def run(
             help="Print the plan (complete / to run / stale cells) against the results folder; train nothing.",
         ),
     ] = False,
+    tuned: Annotated[
+        Path | None,
+        typer.Option(
+            "--tuned",
+            help="A `seqbench tune` folder: run its data set with every model's best config "
+            "(--models picks some); the table states the tuning budget (default --output: DIR/run).",
+        ),
+    ] = None,
 ) -> None:
     """Train and evaluate every (model, seed), print the table and store the results.
 
@@ -450,13 +488,9 @@ def run(
             "k": k,
             "protocol": protocol.strip().lower(),
             "exclude_seen": exclude_seen,
-            "split": split.strip().lower(),
-            "gts_q": gts_q,
-            "gts_boundary": gts_boundary,
-            "gts_target": gts_target.strip().lower() if gts_target else None,
-            "gts_valid": gts_valid.strip().lower() if gts_valid else None,
-            "gts_valid_share": gts_valid_share,
-            "gts_seed": gts_seed,
+            **_split_flags(
+                split, gts_q, gts_boundary, gts_target, gts_valid, gts_valid_share, gts_seed
+            ),
             "device": device,
             "output": output,
             "set": set_ or [],
@@ -488,11 +522,249 @@ def run(
             "set": "set_",
         }
         cmdline = {name for name in flags if given(names.get(name, name))}
-        base = load_run_config(config) if config is not None else None
-        cfg = merge_cli(base, flags, cmdline)
+        if tuned is not None:
+            cfg = _tuned_config(tuned, flags, cmdline, config)
+        else:
+            base = load_run_config(config) if config is not None else None
+            cfg = merge_cli(base, flags, cmdline)
         if quiet:
             os.environ["SEQBENCH_PROGRESS"] = "0"
         run_experiment(cfg, console=out, log=err, dry_run=dry_run, quiet=quiet)
+
+
+def _tuned_config(
+    tuned: Path, flags: dict[str, Any], cmdline: set[str], config: Path | None
+) -> Any:
+    """``run --tuned DIR``: the study's data set and best configs, with the given flags over it."""
+    from seqrec_bench.config import merge_cli
+    from seqrec_bench.errors import ConfigError
+    from seqrec_bench.tune import tuned_run_config
+
+    clash = sorted(cmdline & {"dataset", "fmt", "synthetic", "columns", "min_rating",
+                              "min_user_interactions", "min_item_interactions", "duplicates",
+                              "tie_order"})  # fmt: skip
+    if config is not None or clash:
+        what = "--config" if config is not None else f"--{clash[0].replace('_', '-')}"
+        raise ConfigError(f"--tuned takes its data set from the tuning folder; drop {what}")
+    base = tuned_run_config(tuned, _comma_list(flags["models"]) or None)
+    return merge_cli(base, flags, cmdline - {"models"})
+
+
+class Sampler(StrEnum):
+    tpe = "tpe"
+    random = "random"
+
+
+@app.command()
+def tune(
+    ctx: typer.Context,
+    models: Annotated[
+        str,
+        typer.Option("--models", "-m", help="Comma-separated model names (see `seqbench models`)."),
+    ] = "",
+    dataset: Annotated[
+        str,
+        typer.Option("--dataset", "-d", help="Named data set or a file path (one)."),
+    ] = "ml-1m",
+    trials: Annotated[
+        int | None,
+        typer.Option("--trials", help="Trials per model (the same for every model)."),
+    ] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            "--budget",
+            help="Trial time per model in minutes (the same for every model; the sum of its "
+            "trials' wall times; a started trial finishes).",
+        ),
+    ] = None,
+    sampler: Annotated[
+        Sampler, typer.Option("--sampler", help="Optuna sampler: tpe (default) or random.")
+    ] = Sampler.tpe,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the sampler and of every trial's training.")
+    ] = 0,
+    metric: Annotated[
+        str,
+        typer.Option(
+            "--metric",
+            help="The validation metric to maximise (a trial's early stopping still picks its "
+            "epoch by NDCG@10).",
+        ),
+    ] = "NDCG@10",
+    space: Annotated[
+        Path | None,
+        typer.Option(
+            "--space",
+            help="TOML file of [tune.MODEL] tables that narrow or replace the declared spaces.",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="TOML experiment file (its data set, models and [tune.MODEL] tables); flags "
+            "given on the command line override it.",
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Fix a config field MODEL.PARAM=VALUE (taken out of the space; repeatable).",
+        ),
+    ] = None,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune/--no-prune",
+            help="Median-prune neural trials on their per-epoch validation curve.",
+        ),
+    ] = True,
+    fmt: Annotated[
+        DataFormat | None,
+        typer.Option("--format", help="Format of a local file (auto-detected when omitted)."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Folder (or zip) with already-downloaded data."),
+    ] = None,
+    synthetic: Annotated[
+        list[str] | None,
+        typer.Option("--synthetic", help="Synthetic generator option KEY=VALUE (repeatable)."),
+    ] = None,
+    min_rating: Annotated[
+        float | None, typer.Option("--min-rating", help="Drop interactions rated below this.")
+    ] = None,
+    min_user: Annotated[
+        int | None,
+        typer.Option("--min-user-interactions", help="k-core threshold for users."),
+    ] = None,
+    min_item: Annotated[
+        int | None,
+        typer.Option("--min-item-interactions", help="k-core threshold for items."),
+    ] = None,
+    columns: ColumnsOption = None,
+    duplicates: DuplicatesOption = None,
+    tie_order: TieOrderOption = None,
+    k: Annotated[str, typer.Option("--k", help="Cut-offs of the stored metrics.")] = "5,10,20",
+    exclude_seen: Annotated[
+        bool,
+        typer.Option(
+            "--exclude-seen/--no-exclude-seen",
+            help="Remove the user's input items from the candidates.",
+        ),
+    ] = True,
+    split: SplitOption = "loo",
+    gts_q: GtsQOption = None,
+    gts_boundary: GtsBoundaryOption = None,
+    gts_target: GtsTargetOption = None,
+    gts_valid: GtsValidOption = None,
+    gts_valid_share: GtsValidShareOption = None,
+    gts_seed: GtsSeedOption = None,
+    device: Annotated[
+        str, typer.Option("--device", help="auto (cuda > mps > cpu), cpu, cuda or cuda:N.")
+    ] = "auto",
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs", "-j", help="Trials at once, each in a worker process (asked N at a time)."
+        ),
+    ] = 1,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="Torch CPU threads per trial.")
+    ] = None,
+    executor: Annotated[
+        Executor, typer.Option("--executor", help="local or ray (each trial a Ray task).")
+    ] = Executor.local,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="Ray cluster address (with --executor ray).")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Tuning folder (default: results/tune-<data set>-<hash>; rerunning resumes it).",
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress lines; the result still prints.")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Show each model's stored trials and what remains."),
+    ] = False,
+) -> None:
+    """Tune every model with the same budget on validation (Optuna; the test split is never read).
+
+    Example: seqbench tune --models transformer,gru,markov --dataset synthetic --trials 20
+    """
+    with _errors():
+        from seqrec_bench.config import DatasetSpec, RunConfig, merge_cli
+        from seqrec_bench.tune import TuneConfig, load_spaces, run_tuning
+
+        flags = {
+            "models": models,
+            "dataset": dataset,
+            "fmt": fmt.value if fmt else None,
+            "data_dir": data_dir,
+            "seeds": str(seed),
+            "k": k,
+            "exclude_seen": exclude_seen,
+            **_split_flags(
+                split, gts_q, gts_boundary, gts_target, gts_valid, gts_valid_share, gts_seed
+            ),
+            "device": device,
+            "output": output,
+            "set": set_ or [],
+            "synthetic": synthetic or [],
+            "min_rating": min_rating,
+            "min_user_interactions": min_user,
+            "min_item_interactions": min_item,
+            "columns": columns,
+            "duplicates": duplicates.value if duplicates else None,
+            "tie_order": tie_order.value if tie_order else None,
+            "jobs": jobs,
+            "threads": threads,
+            "executor": executor.value,
+            "ray_address": ray_address,
+        }
+        names = {"fmt": "fmt", "set": "set_", "min_user_interactions": "min_user",
+                 "min_item_interactions": "min_item", "seeds": "seed"}  # fmt: skip
+
+        def given(name: str) -> bool:
+            src = ctx.get_parameter_source(names.get(name, name))
+            return src is not None and src.name == "COMMANDLINE"
+
+        spaces: dict[str, dict[str, Any]] = {}
+        origin = "[tune]"
+        if config is not None:
+            from seqrec_bench.config import load_run_config
+
+            base = load_run_config(config)
+            run_cfg: RunConfig = merge_cli(base, flags, {n for n in flags if given(n)})
+            run_cfg.seeds = [seed]  # the study's seed, whatever the file's seeds
+            spaces, origin = load_spaces(config, required=False), str(config)
+        else:
+            run_cfg = merge_cli(None, flags, set(flags))
+        run_cfg.datasets = run_cfg.datasets or [DatasetSpec(source=dataset)]
+        if space is not None:
+            spaces, origin = {**spaces, **load_spaces(space)}, str(space)
+        cfg = TuneConfig(
+            run=run_cfg,
+            trials=trials,
+            budget_minutes=budget,
+            sampler=sampler.value,
+            seed=seed,
+            metric=metric,
+            spaces=spaces,
+            spaces_origin=origin,
+            prune=prune,
+        )
+        if quiet:
+            os.environ["SEQBENCH_PROGRESS"] = "0"
+        run_tuning(cfg, console=out, log=err, dry_run=dry_run, quiet=quiet)
 
 
 @app.command()
@@ -569,12 +841,29 @@ def table(
             help="Report repeat-target and novel-target users apart (cells run with --no-exclude-seen).",
         ),
     ] = False,
+    tuning: Annotated[
+        bool,
+        typer.Option(
+            "--tuning",
+            help="A `seqbench tune` folder: the best trial per model (trials run, validation "
+            "score, config) and the budget (what a tuning folder always shows).",
+        ),
+    ] = False,
 ) -> None:
     """Re-render the table of stored results (no training).
 
     Without --models/--datasets/--seeds/--variant it shows what the folder's last run printed.
     """
     with _errors():
+        from seqrec_bench.store import ResultsDir
+
+        if tuning or ResultsDir(results_dir).read_study():
+            from seqrec_bench.tune import render_tuning
+
+            if fmt.value in ("latex", "csv"):
+                raise typer.BadParameter("--tuning renders console, markdown or json")
+            render_tuning(results_dir, out, fmt.value)
+            return
         from seqrec_bench.evaluation.metrics import parse_metric
         from seqrec_bench.report.runs import render_folder
 

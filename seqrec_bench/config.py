@@ -38,6 +38,9 @@ Example ``experiment.toml``::
     loss = "bce"
     [models.markov]
     [models.pop]
+
+    [tune.transformer]           # seqbench tune --config: narrow or replace a search space
+    lr = { low = 1e-4, high = 1e-3, log = true }
 """
 
 from __future__ import annotations
@@ -264,6 +267,8 @@ class RunConfig:
     retries: int = 2
     controls: list[str] = field(default_factory=list)
     split: SplitSpec = field(default_factory=SplitSpec)
+    #: set by ``seqbench run --tuned DIR``: how the configs were tuned (card and footnote)
+    tuning: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able settings (stored in the manifest)."""
@@ -423,7 +428,7 @@ def default_output_dir(cfg: RunConfig, base: Path = Path("results")) -> Path:
 _TOP = {
     "seeds", "k", "protocol", "exclude_seen", "device", "output", "stats", "datasets",
     "models", "jobs", "threads", "executor", "ray_address", "cpus_per_cell", "gpus_per_cell",
-    "max_concurrent", "retries", "controls", "split", "gts",
+    "max_concurrent", "retries", "controls", "split", "gts", "tune",
 }  # fmt: skip
 _STATS = {"reference", "test", "correction", "alpha"}
 #: The keys of an experiment file's ``[gts]`` table: key -> type.

@@ -17,9 +17,10 @@ imports it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from seqrec_bench.cell import CellFailure, CellResult, CellTask, PreparedData, run_cell_safely
@@ -124,18 +125,7 @@ class RayExecutor:
             return
         started_here = not ray.is_initialized()
         if started_here:
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
-            if self.address is None:
-                from seqrec_bench.executor import available_cores
-
-                kwargs["num_cpus"] = available_cores()
-            try:
-                ray.init(address=self.address, **kwargs)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise ConfigError(
-                    f"--ray-address {self.address or '(local)'}: cannot start or join a Ray "
-                    f"cluster ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-                ) from None
+            self._init(ray)
         try:
             self.cluster = {
                 "ray": str(ray.__version__),
@@ -151,6 +141,34 @@ class RayExecutor:
         finally:
             if started_here:
                 ray.shutdown()
+
+    def _init(self, ray: Any) -> None:
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
+        if self.address is None:
+            from seqrec_bench.executor import available_cores
+
+            kwargs["num_cpus"] = available_cores()
+        try:
+            ray.init(address=self.address, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ConfigError(
+                f"--ray-address {self.address or '(local)'}: cannot start or join a Ray "
+                f"cluster ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+            ) from None
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep one Ray session across several :meth:`run` calls (``seqbench tune`` runs a
+        batch of trials per call; starting a local cluster for each would cost seconds)."""
+        ray = _ray()
+        if ray.is_initialized():
+            yield
+            return
+        self._init(ray)
+        try:
+            yield
+        finally:
+            ray.shutdown()
 
     def _slots(self, ray: Any, n_tasks: int) -> int:
         """Cells the cluster can run at once with the requested resources (at least 1).

@@ -299,6 +299,7 @@ def build_plan(
                 "device_type": device.split(":")[0],
             }
             fields["control"] = None
+            fields["trial"] = None  # a run cell, never a tuning trial (seqrec_bench.tune)
             assert set(fields) == set(IDENTITY_FIELDS)
             rows = [(spec.label, fields)]
             for control in cfg.controls:

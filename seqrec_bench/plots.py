@@ -13,7 +13,7 @@ import numpy as np
 from seqrec_bench.errors import SeqbenchError
 from seqrec_bench.store import ResultsDir, ResultsError, StoredCell
 
-__all__ = ["plot_run", "MissingPlotDependency"]
+__all__ = ["plot_run", "plot_tuning", "MissingPlotDependency"]
 
 
 class MissingPlotDependency(SeqbenchError, ImportError):
@@ -64,6 +64,9 @@ def plot_run(
 
     plt = _pyplot()
     rd = ResultsDir(root)
+    if rd.read_study():
+        # a `seqbench tune` folder: its trials are validation-only, the figure is the search
+        return plot_tuning(root, out_dir, models=models)
     rd.check_exists()
     out = Path(out_dir) if out_dir else Path(root) / "figures"
     out.mkdir(parents=True, exist_ok=True)
@@ -175,6 +178,75 @@ def plot_run(
     fig.tight_layout()
     for ext in ("png", "pdf"):
         path = out / f"metrics_vs_k.{ext}"
+        fig.savefig(path, dpi=150)
+        written.append(path)
+    plt.close(fig)
+    return written
+
+
+def plot_tuning(
+    root: str | Path, out_dir: str | Path | None = None, models: list[str] | None = None
+) -> list[Path]:
+    """Write ``tuning_curves.{png,pdf}`` for a ``seqbench tune`` folder; return their paths.
+
+    One line per model: the best validation score so far against the trial number (pruned
+    trials are small crosses at their best value before pruning; completed ones dots), so a
+    curve still rising at its last trial says the budget was too small for that model.
+    """
+    from seqrec_bench.tune import read_tuning
+
+    plt = _pyplot()
+    record, trials = read_tuning(root)
+    metric = record.get("settings", {}).get("metric", "NDCG@10")
+    out = Path(out_dir) if out_dir else Path(root) / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    entries = {e["label"]: e for e in record.get("models", [])}
+    labels = [label for label in entries if not models or label in models]
+    if not any(trials.get(label) for label in labels):
+        raise ResultsError(f"{root}: no stored trials" + (" for --models" if models else ""))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for i, label in enumerate(labels):
+        mine = trials.get(label, {})
+        if not mine:
+            continue
+        color = f"C{i % 10}"
+        if not entries[label].get("space"):
+            # nothing to tune (pop): one trial at the defaults, a level to read the others by
+            value = mine[min(mine)].record.get("value")
+            if value is not None:
+                ax.axhline(
+                    value, color=color, linestyle="--", linewidth=1, label=f"{label} (defaults)"
+                )
+            continue
+        numbers = sorted(mine)
+        best, xs, ys = float("-inf"), [], []
+        for n in numbers:
+            rec = mine[n].record
+            if rec.get("status") == "complete" and rec.get("value") is not None:
+                best = max(best, float(rec["value"]))
+                ax.scatter([n], [rec["value"]], color=color, s=10, alpha=0.5)
+            else:
+                curve = [h[metric] for h in rec.get("history") or [] if metric in h]
+                if curve:
+                    ax.scatter([n], [max(curve)], color=color, marker="x", s=14, alpha=0.5)
+            if best > float("-inf"):
+                xs.append(n)
+                ys.append(best)
+        ax.step(xs, ys, where="post", color=color, label=f"{label} ({len(mine)} trials)")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"best validation {metric} so far")
+    ax.set_title(
+        f"{record.get('dataset_name', '')}: {record.get('settings', {}).get('budget', '')}"
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    written = []
+    for ext in ("png", "pdf"):
+        path = out / f"tuning_curves.{ext}"
         fig.savefig(path, dpi=150)
         written.append(path)
     plt.close(fig)

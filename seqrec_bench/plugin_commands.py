@@ -134,8 +134,8 @@ def models_command(name: str | None, console: Console) -> None:
 
     Without ``name``: a table of name, origin (``built-in`` or ``dist==version``), description
     and status (``ok`` / ``broken: reason``) of every model; broken plugins are listed, never
-    fatal. With ``name``: that model's origin, description and a table of its config fields
-    (field, type, default, description).
+    fatal. With ``name``: that model's origin, description, a table of its config fields
+    (field, type, default, description) and its search space (``seqbench tune``).
 
     Raises:
         PluginError: ``name`` is unknown (``UnknownModelError``, listing the valid names) or
@@ -150,6 +150,8 @@ def models_command(name: str | None, console: Console) -> None:
     if info.description:
         console.print(_escape(info.description), highlight=False)
     console.print(_config_table(cls))
+    for part in _space_parts(cls):
+        console.print(part, highlight=False)
     note = _dataset_defaults_note(cls)
     if note:
         console.print(note, highlight=False)
@@ -178,6 +180,28 @@ def _config_table(cls: type[Model]) -> Table:
         doc = field.doc.replace("``", "")  # reST literals read better without the backticks
         table.add_row(field.name, _escape(field.type), _escape(repr(field.default)), _escape(doc))
     return table
+
+
+def _space_parts(cls: type[Model]) -> list[Table | str]:
+    """The model's search space (``seqbench tune``): a heading and a table, or one line."""
+    from seqrec_bench.models.space import describe_param, space_size, validate_space
+
+    space = dict(getattr(cls, "search_space", {}) or {})
+    if not space:
+        return ["Search space: nothing to tune (seqbench tune runs it once, at its defaults)."]
+    try:
+        validate_space(cls.name, cls.config_cls, space)
+        status = space_size(space)
+    except Exception as exc:  # noqa: BLE001 - shown, so a plugin author sees what is wrong
+        status = f"[red]invalid: {_escape(str(exc))}[/]"
+    table = Table()
+    table.add_column("Field", style="bold", no_wrap=True)
+    table.add_column("Kind")
+    table.add_column("Range / choices")
+    for field, param in space.items():
+        kind = f"{param.kind}{' (log)' if param.log else ''}"
+        table.add_row(field, kind, _escape(describe_param(param)))
+    return [f"Search space (seqbench tune; {status}):", table]
 
 
 def _dataset_defaults_note(cls: type[Model]) -> str:

@@ -5,11 +5,13 @@ Layout::
     RUN_DIR/
       .lock                                  held (flock) by the one command writing the folder
       manifest.json                          the last command: settings, plan, environment
+      tuning.json                            a tuning folder's study record (seqbench tune)
       datasets/<dataset>.json                checksum, options, statistics, split sizes
       cells/<dataset>/<label>/<variant>/seed-<s>/
           cell.json                          identity (resolved config, protocol, versions), the
                                              validation curve, metrics, times, environment
-          ranks.npz                          per-user test ranks (every metric/test comes from these)
+          ranks.npz                          per-user test ranks (every metric/test comes from these;
+                                             a tuning trial's cell holds validation ranks)
       summary.json, table.md, table.tex, table.csv, table.json
 
 ``variant`` is the hash of everything that defines a cell except its seed (data set key,
@@ -57,6 +59,9 @@ __all__ = [
     "differences",
     "to_json",
 ]
+
+#: The study record of a tuning folder (``seqbench tune``).
+STUDY_FILE = "tuning.json"
 
 #: Files written by a run besides its cells.
 TABLE_FILES = ("summary.json", "table.md", "table.tex", "table.csv", "table.json")
@@ -168,11 +173,12 @@ IDENTITY_FIELDS = (
     "config",
     "device_type",
     "control",
+    "trial",
 )
 
 #: Identity fields added after cells were first stored: absent (``None``) they are left out of
 #: the hash, so adding one never re-keys the cells that do not use it.
-OPTIONAL_FIELDS = frozenset({"control", "split_options"})
+OPTIONAL_FIELDS = frozenset({"control", "split_options", "trial"})
 
 
 @dataclass(frozen=True)
@@ -248,6 +254,8 @@ class CellIdentity:
                 "device_type", str(record.get("device", "cpu")).split(":")[0]
             ),
             "control": record.get("control"),
+            # a tuning trial (``seqbench tune``): {"study": key, "number": n}; validation only
+            "trial": record.get("trial"),
         }
         return cls(str(record["dataset"]), str(record["model"]), int(record["seed"]), fields)
 
@@ -454,6 +462,19 @@ class ResultsDir:
             if isinstance(info, dict):
                 out[str(info.get("name", path.stem))] = info
         return out
+
+    def write_study(self, study: dict[str, Any]) -> None:
+        """Write a tuning folder's study record (``tuning.json``: sampler, seed, budget, metric,
+        search spaces, and per model the trials run and the best one)."""
+        atomic_write_json(self.root / STUDY_FILE, study)
+
+    def read_study(self) -> dict[str, Any]:
+        """The study record of a tuning folder, or ``{}`` (not a tuning folder, or unreadable)."""
+        try:
+            data = _read_json(self.root / STUDY_FILE)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         atomic_write_json(self.root / "manifest.json", manifest)

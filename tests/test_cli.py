@@ -461,7 +461,7 @@ def test_help_is_never_cut():
     script = (
         "import contextlib, sys\n"
         "from seqrec_bench.cli import main\n"
-        "for command in ('run', 'table', 'prepare', 'check', 'plot', 'verify'):\n"
+        "for command in ('run', 'table', 'prepare', 'check', 'plot', 'verify', 'tune'):\n"
         "    sys.argv = ['seqbench', command, '--help']\n"
         "    print('=== ' + command, flush=True)\n"
         "    with contextlib.suppress(SystemExit):\n"
@@ -471,7 +471,7 @@ def test_help_is_never_cut():
     text = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
     ).stdout
-    assert text.count("Usage") == 6
+    assert text.count("Usage") == 7
     assert "…" not in text
 
 

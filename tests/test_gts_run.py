@@ -187,3 +187,34 @@ def test_gts_options_from_flags_and_files():
         parse_run_config({**data, "gts": {"qq": 1}})
     with pytest.raises(ExperimentError, match="gts.target must be one of"):
         parse_run_config({**data, "gts": {"target": "middle"}})
+
+
+def test_tuning_under_gts_sees_nothing_after_the_boundary_and_the_tuned_run_keeps_the_split(
+    quiet, tmp_path
+):
+    pytest.importorskip("optuna", reason="the [tune] extra is not installed")
+    from seqrec_bench import tune
+
+    log = write_log(tmp_path / "log.csv")
+    run = _cfg(log, SplitSpec("gts", valid="by_users"), models=("markov", "recentpop"))
+    run.output = tmp_path / "tune"
+    seen = []
+    real = tune.run_trial
+
+    def spy(data, task, device=None):
+        seen.append(data.split)
+        return real(data, task, device)
+
+    tune.run_trial = spy
+    try:
+        tune.run_tuning(tune.TuneConfig(run=run, trials=2), *quiet)
+    finally:
+        tune.run_trial = real
+    assert seen  # every trial went through the spy
+    for split in seen:  # the test inputs (interactions at/after T) and targets are withheld
+        assert len(split.test_inputs.items) == 0
+        assert not split.test_targets().any()
+    cells, _ = ResultsDir(tmp_path / "tune").scan()
+    assert {c.identity.fields["split"] for c in cells} == {"gts"}
+    tuned = tune.tuned_run_config(tmp_path / "tune")
+    assert tuned.split == SplitSpec("gts", valid="by_users")

@@ -322,9 +322,13 @@ def test_an_unused_optional_identity_field_does_not_rekey_cells():
     # the hash of every cell stored before `control` and `split_options` existed
     from seqrec_bench.store import IDENTITY_FIELDS, OPTIONAL_FIELDS
 
-    assert {"control", "split_options"} <= OPTIONAL_FIELDS
+    assert {"control", "split_options", "trial"} <= OPTIONAL_FIELDS
     old = config_hash({k: fields.get(k) for k in IDENTITY_FIELDS if k not in OPTIONAL_FIELDS})
     assert ident.variant == old
+    assert CellIdentity("d", "m", 0, {**fields, "trial": None}).variant == old
     assert CellIdentity("d", "m", 0, {**fields, "control": "shuffle"}).variant != old
     gts = {**fields, "split": "gts", "split_options": {"q": 0.9, "target": "last"}}
     assert CellIdentity("d", "m", 0, gts).variant != old
+    # a tuning trial (seqbench tune) is keyed apart from every run cell of the same config
+    trial = {"study": "abc", "number": 0, "params": {}, "metric": "NDCG@10"}
+    assert CellIdentity("d", "m", 0, {**fields, "trial": trial}).variant != old

@@ -71,12 +71,25 @@ def test_one_model_shows_its_full_config(plugins):
     text = render("markov")
     assert text.splitlines()[0] == "markov  (built-in)"
     assert "MarkovConfig (set with --set markov.FIELD=VALUE)" in text
-    rows = {line.split("│")[1].strip(): line for line in text.splitlines() if line.startswith("│")}
+    config_part, _, space_part = text.partition("Search space")
+    rows = {
+        line.split("│")[1].strip(): line
+        for line in config_part.splitlines()
+        if line.startswith("│")
+    }
     assert list(rows) == ["order", "alpha", "backoff_weight", "select_on_validation"]
     cells = [c.strip() for c in rows["alpha"].split("│")[1:-1]]
     assert cells == ["alpha", "float", "0.01", "add-alpha smoothing of the transition counts."]
     assert "True" in rows["select_on_validation"]
     assert "grid by validation NDCG@10" in rows["select_on_validation"]
+    # then the search space of `seqbench tune`: the smoothing and the order, 8 configurations
+    assert " (seqbench tune; 8 configurations):" in space_part
+    space = [
+        [c.strip() for c in line.split("│")[1:-1]]
+        for line in space_part.splitlines()
+        if line.startswith("│")
+    ]
+    assert space == [["order", "choice", "{1, 2}"], ["alpha", "choice", "{0.001, 0.01, 0.1, 1}"]]
 
 
 def test_unknown_and_broken_names_are_one_line_plugin_errors(plugins):

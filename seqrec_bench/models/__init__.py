@@ -5,6 +5,7 @@ from seqrec_bench.models.gru import GRUConfig, GRUModel
 from seqrec_bench.models.markov import MarkovConfig, MarkovModel
 from seqrec_bench.models.pop import PopularityConfig, PopularityModel
 from seqrec_bench.models.recentpop import RecentPopConfig, RecentPopModel
+from seqrec_bench.models.space import Param
 from seqrec_bench.models.torch_base import TorchSequenceModel
 from seqrec_bench.models.transformer import TransformerConfig, TransformerModel
 
@@ -14,6 +15,7 @@ __all__ = [
     "Validator",
     "NotFittedError",
     "ConfigError",
+    "Param",
     "PopularityModel",
     "PopularityConfig",
     "RecentPopModel",

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
     import torch
 
+    from seqrec_bench.models.space import Param
+
 __all__ = [
     "Model",
     "Validator",
@@ -139,6 +141,10 @@ class Model(ABC, Generic[C]):
             produce (a new random stream, a fixed bug, a different initialisation): the harness
             puts it in each cell's run key, so cells of the old version count as stale instead
             of being averaged with new ones.
+        search_space: the config fields ``seqbench tune`` searches, each with its range or
+            choices (:class:`~seqrec_bench.models.space.Param`); empty = nothing to tune.
+            Checked by :func:`~seqrec_bench.models.space.validate_space`, shown by
+            ``seqbench models NAME``.
 
     Attributes:
         config: the resolved (frozen) configuration.
@@ -165,6 +171,9 @@ class Model(ABC, Generic[C]):
     #: Whether the model reads :attr:`Sequences.times` (the timestamp of every interaction); the
     #: harness then refuses data without timestamps before anything trains.
     needs_timestamps: ClassVar[bool] = False
+    #: The searchable config fields and their ranges (``seqbench tune``); see
+    #: :mod:`seqrec_bench.models.space`. Sensible ranges, not tuned to any data set.
+    search_space: ClassVar[Mapping[str, Param]] = {}
 
     config: C
 

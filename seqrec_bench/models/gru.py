@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from seqrec_bench.data.sequences import Sequences
+from seqrec_bench.models.space import Param
 from seqrec_bench.models.torch_base import TorchSequenceModel
 from seqrec_bench.training import (
     SequenceBatch,
@@ -116,6 +117,13 @@ class GRUModel(TorchSequenceModel[GRUConfig]):
     config_cls = GRUConfig
     version = 2  # 2: independent init/shuffle/dropout streams (seqrec_bench.seeding)
     long_history_defaults = {"max_len": 200, "dropout": 0.1}
+    search_space = {
+        "lr": Param.float(1e-4, 1e-2, log=True),
+        "hidden": Param.choice(32, 64, 128),
+        "n_layers": Param.int(1, 2),
+        "dropout": Param.float(0.0, 0.5),
+        "weight_decay": Param.choice(0.0, 1e-5, 1e-4),
+    }
     padding_side = "right"
     score_chunk = 2048
 

@@ -20,6 +20,7 @@ import torch
 
 from seqrec_bench.data.sequences import Sequences
 from seqrec_bench.models.base import Model, Validator
+from seqrec_bench.models.space import Param
 
 __all__ = ["MarkovModel", "MarkovConfig"]
 
@@ -60,6 +61,12 @@ class MarkovModel(Model[MarkovConfig]):
     description = "Markov chain over consecutive items, add-alpha smoothing, popularity back-off."
     training_samples = "every pair of consecutive training items of every user (counts)"
     config_cls = MarkovConfig
+    # the back-off weight is not searched: every fit already chooses it on validation from its
+    # own grid (select_on_validation); tuning searches the context length and the smoothing
+    search_space = {
+        "order": Param.choice(1, 2),
+        "alpha": Param.choice(0.001, 0.01, 0.1, 1.0),
+    }
 
     def _fit(self, train: Sequences, validator: Validator | None) -> None:
         n = train.n_items

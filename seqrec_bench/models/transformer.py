@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqrec_bench.data.sequences import Sequences
+from seqrec_bench.models.space import Param
 from seqrec_bench.models.torch_base import TorchSequenceModel
 from seqrec_bench.seeding import torch_generator
 from seqrec_bench.training import (
@@ -269,6 +270,16 @@ class TransformerModel(TorchSequenceModel[TransformerConfig]):
         "max_epochs": 100,
         "patience": 10,
         "loss": "ce",
+    }
+    # what `seqbench tune` searches: the usual SASRec knobs over ranges wide enough for
+    # short and long histories alike (the loss stays the full-softmax CE of the defaults)
+    search_space = {
+        "lr": Param.float(1e-4, 1e-2, log=True),
+        "hidden": Param.choice(32, 64, 128),
+        "n_blocks": Param.int(1, 3),
+        "n_heads": Param.choice(1, 2),
+        "dropout": Param.float(0.0, 0.5),
+        "weight_decay": Param.choice(0.0, 1e-5, 1e-4),
     }
     padding_side = "left"
     # chunks bound the (users x L x L) attention memory on long histories

@@ -290,6 +290,7 @@ def footnote_text(
         parts.append(
             f"[low, high]: {pct} bootstrap CI of the paired mean difference to the reference."
         )
+    parts.extend(esc(note) for note in getattr(report, "notes", ()))
     return " ".join(parts)
 
 

@@ -204,6 +204,7 @@ class Report:
         extra_columns: ExtraColumns | None = None,
         transpose: bool = False,
         latex_fit: str = "resize",
+        notes: Sequence[str] = (),
     ) -> None:
         self.datasets: tuple[str, ...] = tuple(datasets)
         self.models: tuple[str, ...] = tuple(models)
@@ -228,6 +229,8 @@ class Report:
         self.transpose = bool(transpose)
         self.latex_fit = _check_latex_fit(latex_fit)
         self.card: dict[str, str] = {**(card or {}), **self._own_card()}
+        #: sentences appended to the footnote (e.g. how the configs were tuned)
+        self.notes: tuple[str, ...] = tuple(notes)
 
     # ------------------------------------------------------------------ construction
 
@@ -252,6 +255,7 @@ class Report:
         transpose: bool = False,
         latex_fit: str = "resize",
         owners: Mapping[str, np.ndarray] | None = None,
+        notes: Sequence[str] = (),
     ) -> Report:
         """Compute a report from per-user test ranks.
 
@@ -425,6 +429,7 @@ class Report:
             extra_columns=extra_columns,
             transpose=transpose,
             latex_fit=latex_fit,
+            notes=notes,
         )
 
     def _own_card(self) -> dict[str, str]:

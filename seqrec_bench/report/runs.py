@@ -382,6 +382,14 @@ def build_report(
     elif efficiency:
         report_options["extra_columns"] = efficiency_columns(groups)
     card.update(control_lines(groups, metrics, float(report_options.get("alpha", 0.05))))
+    tuning = (manifest.get("settings") or {}).get("tuning")
+    if tuning:
+        # a run of tuned configs (seqbench run --tuned): the budget, sampler and space per model
+        from seqrec_bench.tune import tuning_card
+
+        tuning_lines, note = tuning_card(tuning)
+        card.update(tuning_lines)
+        report_options["notes"] = [*report_options.get("notes", ()), note]
     flat = [c for per in groups.values() for cs in per.values() for c in cs]
     return Report.from_ranks(
         ranks,
@@ -527,6 +535,12 @@ def folder_cells(
         ResultsError: no folder, no readable cell, or nothing matching the filters.
     """
     rd.check_exists()
+    if rd.read_study():
+        # trial cells hold validation ranks only: a test table of them would be meaningless
+        raise ResultsError(
+            f"{rd.root} is a tuning folder (validation-only trials): use `seqbench table "
+            f"{rd.root} --tuning`, `seqbench plot {rd.root}` or `seqbench run --tuned {rd.root}`"
+        )
     cells, problems = rd.scan()
     for problem in problems:
         if warn is not None:

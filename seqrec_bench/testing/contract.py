@@ -162,6 +162,17 @@ class ModelContract:
             has_default = f.default is not dataclasses.MISSING
             assert has_default or f.default_factory is not dataclasses.MISSING, f.name
 
+    def test_search_space_is_valid(self) -> None:
+        # `seqbench tune` searches these fields: each must be a config field, its range not
+        # empty, its values of the field's type and accepted by the config
+        from seqrec_bench.models.space import validate_space
+
+        validate_space(
+            self.model_cls.name,
+            self.model_cls.config_cls,
+            dict(getattr(self.model_cls, "search_space", {}) or {}),
+        )
+
     def test_default_construction(self) -> None:
         model = self.model_cls()
         assert model.config == self.model_cls.config_cls()

@@ -207,7 +207,9 @@ def train(
             :class:`TrainerConfig` works as is).
         validator: a :class:`~seqrec_bench.models.base.Validator` over the validation split
             (the harness passes an :class:`~seqrec_bench.evaluation.Evaluator`); it scores the
-            model while ``fit`` runs, which :meth:`Model.fit` allows. ``None`` trains for
+            model while ``fit`` runs, which :meth:`Model.fit` allows. A validator with an
+            ``after_epoch(record)`` method gets each evaluated epoch's record (after it is in
+            ``model.history``) and may raise to stop training (``seqbench tune``'s pruner). ``None`` trains for
             ``max_epochs`` (or the time budget) and keeps the last epoch.
         seed: the run's seed (default ``model.seed``); shuffling uses its ``"shuffle"`` stream
             and dropout (torch's global RNG, forked) its ``"dropout"`` stream
@@ -321,6 +323,11 @@ def train(
             last_epoch_seconds = time.perf_counter() - epoch_start
             progress.end_epoch(record, best_value)
             logger.info(_describe(name, record, monitor))
+            after_epoch = getattr(validator, "after_epoch", None) if evaluated else None
+            if after_epoch is not None:
+                # an optional hook (tuning's median pruner): it sees the epoch's record and may
+                # raise to stop this fit; the record is already in model.history
+                after_epoch(record)
             if out_of_time:
                 stop_reason = "time_budget"
                 break

@@ -54,6 +54,7 @@ import torch
 import torch.nn.functional as F
 from seqrec_bench.data import Sequences
 from seqrec_bench.models import TorchSequenceModel
+from seqrec_bench.models.space import Param
 from seqrec_bench.seeding import torch_generator
 from seqrec_bench.training import (
     SequenceBatch,
@@ -247,6 +248,15 @@ class BERT4RecModel(TorchSequenceModel[BERT4RecConfig]):
     version = 2  # 2: independent init/shuffle/dropout/masking streams (seqrec_bench.seeding)
     # the paper uses max_len = 200 on MovieLens and 50 on Amazon Beauty and Steam
     long_history_defaults = {"max_len": 200, "dropout": 0.1}
+    # what `seqbench tune` searches (a plugin declares its space like a built-in); n_heads stays
+    # 2, which divides every hidden size offered
+    search_space = {
+        "lr": Param.float(1e-4, 1e-2, log=True),
+        "hidden": Param.choice(32, 64, 128),
+        "n_blocks": Param.int(1, 3),
+        "dropout": Param.float(0.0, 0.5),
+        "mask_prob": Param.float(0.1, 0.6),
+    }
     padding_side = "right"  # positions count from the oldest kept item, as in BERT
     score_chunk = 1024
 

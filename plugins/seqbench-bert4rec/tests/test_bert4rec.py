@@ -139,3 +139,13 @@ def test_registered_through_the_entry_point():
 
     assert get_model_class("bert4rec") is BERT4RecModel
     assert get_model_info("bert4rec").origin.startswith("seqbench-bert4rec==")
+
+
+def test_the_plugin_declares_its_search_space():
+    # `seqbench tune` searches a plugin's own space, declared like a built-in's
+    from seqrec_bench.models.space import validate_space
+
+    space = BERT4RecModel.search_space
+    assert set(space) == {"lr", "hidden", "n_blocks", "dropout", "mask_prob"}
+    assert space["lr"].log and space["lr"].low == 1e-4 and space["lr"].high == 1e-2
+    validate_space("bert4rec", BERT4RecModel.config_cls, space)
