@@ -8,6 +8,7 @@ node) and what the driver hands to the store.
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -57,12 +58,16 @@ class CellTask:
         device: the device to run on (``cpu``, ``cuda``, ``cuda:1``, ``mps``); an executor may
             pin a worker to one GPU instead.
         threads: torch CPU threads for the cell (``None`` = leave torch's setting).
+        deterministic: run with torch's deterministic algorithms
+            (:func:`~seqrec_bench.training.set_deterministic`), switched on in the cell's process
+            before the model is built.
     """
 
     identity: CellIdentity
     metrics: tuple[str, ...]
     device: str
     threads: int | None = None
+    deterministic: bool = False
 
 
 @dataclass
@@ -120,6 +125,7 @@ def _cell_environment(device: str, threads: int) -> dict[str, Any]:
         "device": device,
         "threads": threads,
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
     }
     if device.startswith("cuda"):
         env["device_name"] = torch.cuda.get_device_name(torch.device(device))
@@ -152,6 +158,11 @@ def run_cell(data: PreparedData, task: CellTask, device: str | None = None) -> C
     threads = task.threads or previous_threads
     if threads != previous_threads:
         torch.set_num_threads(threads)
+    previous_deterministic = torch.are_deterministic_algorithms_enabled()
+    if task.deterministic:
+        from seqrec_bench.training.device import set_deterministic
+
+        set_deterministic(True)  # before the model (and any CUDA product) exists
     try:
         cls = get_model_class(ident.fields["model_name"])
         config = config_from_dict(cls.config_cls, dict(ident.fields["config"]))
@@ -225,6 +236,11 @@ def run_cell(data: PreparedData, task: CellTask, device: str | None = None) -> C
     finally:
         if threads != previous_threads:
             torch.set_num_threads(previous_threads)
+        if task.deterministic and not previous_deterministic:
+            # an in-process cell leaves the driver's settings as it found them
+            from seqrec_bench.training.device import set_deterministic
+
+            set_deterministic(False)
 
 
 def run_cell_safely(

@@ -150,7 +150,10 @@ class RunConfig:
     ``cpus_per_cell``, ``gpus_per_cell``, ``max_concurrent``, ``retries``) say *where* cells run;
     everything else says *what* they compute (and ends up in each cell's key). ``controls``
     adds, for every model row, a row of the same model under each control (``shuffle``:
-    ``"transformer [shuffled]"``).
+    ``"transformer [shuffled]"``). ``deterministic`` runs every cell with torch's deterministic
+    algorithms (:func:`~seqrec_bench.training.set_deterministic`): a *how* setting, recorded in
+    the manifest and in each cell's environment but not in cell keys (the CPU computes the same
+    numbers either way).
     """
 
     datasets: list[DatasetSpec]
@@ -174,6 +177,7 @@ class RunConfig:
     max_concurrent: int | None = None
     retries: int = 2
     controls: list[str] = field(default_factory=list)
+    deterministic: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able settings (stored in the manifest)."""
@@ -322,7 +326,7 @@ def default_output_dir(cfg: RunConfig, base: Path = Path("results")) -> Path:
 _TOP = {
     "seeds", "k", "protocol", "exclude_seen", "device", "output", "stats", "datasets",
     "models", "jobs", "threads", "executor", "ray_address", "cpus_per_cell", "gpus_per_cell",
-    "max_concurrent", "retries", "controls",
+    "max_concurrent", "retries", "controls", "deterministic",
 }  # fmt: skip
 _STATS = {"reference", "test", "correction", "alpha"}
 _DATASET = {
@@ -346,6 +350,7 @@ _TOP_TYPES = {
     "gpus_per_cell": ("gpus_per_cell", "float"),
     "max_concurrent": ("max_concurrent", "int"),
     "retries": ("retries", "int"),
+    "deterministic": ("deterministic", "bool"),
 }
 
 #: The types of the data set keys of an experiment file (checked with the file and key named).
@@ -597,7 +602,7 @@ def merge_cli(base: RunConfig | None, flags: dict[str, Any], given: set[str]) ->
             setattr(cfg, name, flags[name])
     for name in (
         "jobs", "threads", "executor", "ray_address", "cpus_per_cell", "gpus_per_cell",
-        "max_concurrent", "retries",
+        "max_concurrent", "retries", "deterministic",
     ):  # fmt: skip
         if name in flags and (name in given or (base is None and flags.get(name) is not None)):
             setattr(cfg, name, flags[name])
