@@ -123,7 +123,9 @@ class GRUModel(TorchSequenceModel[GRUConfig]):
     name = "gru"
     description = "GRU4Rec-style recurrent network, full-softmax next-item loss at every step."
     config_cls = GRUConfig
-    version = 2  # 2: independent init/shuffle/dropout streams (seqrec_bench.seeding)
+    # 2: independent init/shuffle/dropout streams (seqrec_bench.seeding)
+    # 3: the chunked full-softmax loss (the same loss, rounded differently)
+    version = 3
     long_history_defaults = {"max_len": 200, "dropout": 0.1}
     padding_side = "right"
     score_chunk = 2048

@@ -256,7 +256,9 @@ class TransformerModel(TorchSequenceModel[TransformerConfig]):
     name = "transformer"
     description = "SASRec-style causal transformer, full-softmax (CE) next-item loss by default."
     config_cls = TransformerConfig
-    version = 2  # 2: independent init/shuffle/dropout/negatives streams (seqrec_bench.seeding)
+    # 2: independent init/shuffle/dropout/negatives streams (seqrec_bench.seeding)
+    # 3: the chunked full-softmax loss (the same loss, rounded differently)
+    version = 3
     long_history_defaults = {
         "max_len": 200,
         "hidden": 64,

@@ -17,6 +17,7 @@ from seqrec_bench.training.precision import autocast_disabled, autocast_dtype
 __all__ = [
     "full_softmax_loss",
     "ce_chunk_rows",
+    "CPU_CACHE_BYTES",
     "CPU_CHUNK_BYTES",
     "CUDA_CHUNK_BYTES",
     "bce_loss",
@@ -25,9 +26,12 @@ __all__ = [
 ]
 
 
-#: Logits held at once by the full-softmax loss on the CPU (bytes; ``SEQBENCH_CE_CHUNK_MB``
-#: overrides). 1 GiB keeps the usual shapes (ML-1M: 25,600 positions x 3,416 items; Amazon:
-#: 6,400 x 12,101) in one chunk, exactly as before chunking, and bounds ML-20M's 26,744 items.
+#: The size of one chunk of logits of the full-softmax loss on the CPU (bytes; chunks under
+#: glibc's 32 MB mmap threshold are reused from the heap instead of page-faulted in anew).
+CPU_CACHE_BYTES = 16 << 20
+#: The most logits the full-softmax loss holds at once on the CPU (bytes; the 256-row floor
+#: of a chunk gives way to it on catalogues of over a million items). ``SEQBENCH_CE_CHUNK_MB``
+#: overrides both.
 CPU_CHUNK_BYTES = 1 << 30
 #: The same bound on CUDA, lowered to a quarter of the free memory on smaller cards. A fixed
 #: value where memory allows keeps the chunking (and so the rounding of the summed item
@@ -44,17 +48,13 @@ def full_softmax_loss(
 ) -> torch.Tensor:
     """Cross-entropy of a softmax over the whole catalogue (SASRec+ / "CE" loss).
 
-    Equal to ``F.cross_entropy(hidden @ item_embeddings.T, targets - 1)``, computed by a fused
-    function that turns the ``(N, n_items)`` logits into their gradient in place during the
-    forward pass. The logits matrix is by far the largest tensor of a step; the fused version
-    touches it about half as often (no separate log-softmax, one-hot and backward buffers),
-    which roughly halves the time of the loss on the CPU.
-
-    When ``N x n_items`` logits exceed the memory budget (:func:`ce_chunk_rows`), the rows are
-    processed in chunks: each chunk's logits become its gradient and are multiplied into the
-    gradients of the hidden states and of the item embeddings straight away, so the peak memory
-    is ``O(chunk x n_items)`` instead of ``O(N x n_items)`` (15 GB at 100k items and 25,600
-    positions). Loss and gradients equal the unchunked ones up to float rounding.
+    Equal to ``F.cross_entropy(hidden @ item_embeddings.T, targets - 1)`` up to float rounding,
+    computed by a fused function that never holds the ``(N, n_items)`` logits: it takes the
+    positions in chunks of rows, turns each chunk's logits into their gradient in place and
+    multiplies that into the gradients of the hidden states and of the item embeddings straight
+    away. Peak memory is ``O(chunk x n_items)`` instead of ``O(N x n_items)`` (15 GB at 100k
+    items and 25,600 positions), and on the CPU small chunks are also 3-4x faster than one
+    large buffer (no page faults of a fresh multi-hundred-MB buffer every step, fewer passes).
 
     Args:
         chunk_rows: positions per chunk; ``None`` chooses from the memory budget.
@@ -66,23 +66,26 @@ def full_softmax_loss(
     """
     if len(targets) == 0:
         return (hidden.sum() + item_embeddings.sum()) * 0.0
-    n = hidden.shape[0]
     rows = chunk_rows or ce_chunk_rows(item_embeddings.shape[0], hidden.device)
-    if rows >= n:
-        return _LinearCrossEntropy.apply(hidden, item_embeddings, targets - 1)
-    return _ChunkedLinearCrossEntropy.apply(hidden, item_embeddings, targets - 1, int(rows))
+    if not torch.is_grad_enabled():
+        # no gradient wanted: the function then skips computing them in its forward pass
+        hidden, item_embeddings = hidden.detach(), item_embeddings.detach()
+    return _LinearCrossEntropy.apply(hidden, item_embeddings, targets - 1, int(rows))
 
 
 def ce_chunk_rows(n_items: int, device: str | torch.device = "cpu") -> int:
     """Positions per chunk of the full-softmax loss for ``n_items`` items on ``device``.
 
-    The budget is :data:`CPU_CHUNK_BYTES` on the CPU, and on CUDA :data:`CUDA_CHUNK_BYTES` or a
-    quarter of the free device memory, whichever is smaller. A position costs about 6 bytes
-    per item under autocast (the bf16/fp16 logits and their fp32 copy) and 4 without.
+    On the CPU, chunks of about :data:`CPU_CACHE_BYTES` of logits (at least 256 rows, so that
+    the item-gradient products stay efficient; at most :data:`CPU_CHUNK_BYTES`; both measured
+    fastest at the ML-1M, Amazon and ML-20M shapes, ``benchmarks/README.md``). On CUDA, one
+    chunk up to :data:`CUDA_CHUNK_BYTES` or a quarter of the free device memory, whichever is
+    smaller (a GPU prefers few large products). A position costs about 6 bytes per item under
+    autocast (the bf16/fp16 logits and their fp32 copy) and 4 without.
 
     Example:
-        >>> ce_chunk_rows(26_744) >= 10_000
-        True
+        >>> ce_chunk_rows(3_416)
+        1216
     """
     device = torch.device(device)
     per_item = 4
@@ -100,14 +103,20 @@ def ce_chunk_rows(n_items: int, device: str | torch.device = "cpu") -> int:
             pass
     else:
         env = os.environ.get("SEQBENCH_CE_CHUNK_MB", "").strip()
-        budget = int(float(env) * 2**20) if env else CPU_CHUNK_BYTES
+        if env:
+            budget = int(float(env) * 2**20)
+        else:
+            fits = CPU_CHUNK_BYTES // max(1, per_item * int(n_items))
+            budget = min(fits, max(256, CPU_CACHE_BYTES // max(1, per_item * int(n_items))))
+            budget *= per_item * int(n_items)
     rows = budget // max(1, per_item * int(n_items))
-    # multiples of 64 rows keep the matrix products on their fast paths
-    return max(64, rows // 64 * 64)
+    # multiples of 64 rows keep the matrix products on their fast paths; a catalogue too large
+    # for 64 rows in the budget gets fewer rather than more memory
+    return rows // 64 * 64 if rows >= 64 else max(1, rows)
 
 
-class _ChunkedLinearCrossEntropy(torch.autograd.Function):
-    """:class:`_LinearCrossEntropy` over row chunks, the gradients accumulated chunk by chunk.
+class _LinearCrossEntropy(torch.autograd.Function):
+    """``mean_i -log softmax(h_i E^T)[t_i]`` over row chunks, gradients accumulated chunk by chunk.
 
     The forward pass computes the gradients of ``hidden`` and ``weight`` (only those needed);
     the backward pass only scales them by the upstream gradient. The gradient products run in
@@ -133,14 +142,18 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
             logits = h @ weight.T  # under autocast the product runs in its dtype
             if logits.dtype in (torch.float16, torch.bfloat16):
                 logits = logits.float()
-            lse = torch.logsumexp(logits, dim=1)
             idx = torch.arange(len(c), device=logits.device)
-            total += (lse - logits[idx, c]).sum()
+            target = logits[idx, c]
+            # a log-sum-exp done in place: torch.logsumexp would allocate a second chunk
+            top = logits.amax(dim=1, keepdim=True)
+            total_exp = logits.sub_(top).exp_().sum(dim=1, keepdim=True)
+            total += (top.squeeze(1) + total_exp.squeeze(1).log() - target).sum()
             if not (need_h or need_w):
                 continue
-            grad = logits.sub_(lse.unsqueeze(1)).exp_()
-            grad[idx, c] -= 1.0
-            grad = grad.div_(n).to(dt)
+            # d loss / d logits = (softmax - onehot) / n, over the same buffer
+            grad = logits.div_(total_exp * n)
+            grad[idx, c] -= 1.0 / n
+            grad = grad.to(dt)
             with autocast_disabled(hidden.device.type):  # products in dt, whatever the context
                 if grad_hidden is not None:
                     torch.mm(grad, weight_mm, out=grad_hidden[start : start + rows])
@@ -158,45 +171,6 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         gh = (grad_hidden * grad_out).to(h_dtype) if grad_hidden is not None else None
         gw = (grad_weight * grad_out).to(w_dtype) if grad_weight is not None else None
         return gh, gw, None, None
-
-
-class _LinearCrossEntropy(torch.autograd.Function):
-    """``mean_i -log softmax(h_i E^T)[t_i]`` with the softmax gradient built in the forward."""
-
-    @staticmethod
-    def forward(ctx, hidden, weight, cols):  # type: ignore[override]
-        logits = hidden @ weight.T  # under autocast the product runs in its dtype
-        if logits.dtype in (torch.float16, torch.bfloat16):
-            logits = logits.float()
-        n = logits.shape[0]
-        lse = torch.logsumexp(logits, dim=1)
-        rows = torch.arange(n, device=logits.device)
-        loss = (lse - logits[rows, cols]).mean()
-        # d loss / d logits = (softmax - onehot) / n, written over the logits buffer
-        grad = logits.sub_(lse.unsqueeze(1)).exp_()
-        grad[rows, cols] -= 1.0
-        grad.div_(n)
-        ctx.save_for_backward(hidden, weight, grad)
-        return loss
-
-    @staticmethod
-    def backward(ctx, grad_out):  # type: ignore[override]
-        hidden, weight, grad = ctx.saved_tensors
-        # The products run in the inputs' dtype (fp32 for fp32 parameters), not the autocast
-        # one: a per-logit gradient of 1 / (n_items * N) (~1.6e-9 at ML-1M's shape) is below
-        # fp16's smallest number and would flush to zero before any loss scale applied, and
-        # reading the fp32 buffer directly also spares writing a half-precision copy of it.
-        dt = torch.promote_types(hidden.dtype, weight.dtype)
-        g = grad.to(dt)
-        # grad_out (a device scalar) scales the small results, not the (N, n_items) buffer
-        grad_hidden = grad_weight = None
-        # on the CPU a backward called inside an autocast block runs under it: opt out
-        with autocast_disabled(hidden.device.type):
-            if ctx.needs_input_grad[0]:
-                grad_hidden = ((g @ weight.to(dt)).float() * grad_out).to(hidden.dtype)
-            if ctx.needs_input_grad[1]:
-                grad_weight = ((g.T @ hidden.to(dt)).float() * grad_out).to(weight.dtype)
-        return grad_hidden, grad_weight, None
 
 
 def bce_loss(

@@ -10,7 +10,7 @@ from seqrec_bench.training import (
     sample_negatives,
     sampled_softmax_loss,
 )
-from seqrec_bench.training.losses import CPU_CHUNK_BYTES, ce_chunk_rows
+from seqrec_bench.training.losses import CPU_CACHE_BYTES, CPU_CHUNK_BYTES, ce_chunk_rows
 
 
 def _data(seed: int = 0, dtype=torch.float32):
@@ -128,13 +128,13 @@ def test_chunked_full_softmax_without_gradients_and_with_one_input():
     assert h.grad is not None and frozen.grad is None
 
 
-def test_default_chunk_budget_keeps_the_usual_shapes_in_one_chunk_and_bounds_ml20m():
-    # ML-1M (3,416 items) and Amazon Beauty (12,101 items) at their default batch shapes stay
-    # unchunked (the numbers of earlier releases); ML-20M (26,744 items) is chunked
-    assert ce_chunk_rows(3_416) >= 128 * 200
-    assert ce_chunk_rows(12_101) >= 128 * 50
-    rows = ce_chunk_rows(26_744)
-    assert rows < 128 * 200 and rows * 26_744 * 4 <= CPU_CHUNK_BYTES
+def test_default_chunk_budget_is_bounded_and_at_least_256_rows():
+    for n_items in (3_416, 12_101, 26_744, 100_000):
+        rows = ce_chunk_rows(n_items)
+        assert rows % 64 == 0 and rows >= 256
+        assert rows * n_items * 4 <= max(CPU_CACHE_BYTES, 256 * n_items * 4)
+    # a catalogue so large that 256 rows would pass the memory cap
+    assert ce_chunk_rows(10_000_000) * 10_000_000 * 4 <= CPU_CHUNK_BYTES
 
 
 def test_chunk_budget_follows_the_environment(monkeypatch):
