@@ -45,9 +45,7 @@ def test_rank_comparison_and_table(tmp_path, monkeypatch):
             output=tmp_path / name,
             deterministic=True,
         )
-        run_experiment(
-            cfg, Console(file=open("/dev/null", "w")), Console(file=open("/dev/null", "w"))
-        )
+        run_experiment(cfg, Console(file=io.StringIO()), Console(file=io.StringIO()))
     helper = _helper()
     rows = helper.compare_ranks(tmp_path / "a", tmp_path / "b")
     assert [r["ok"] for r in rows] == [True] and rows[0]["value"] == "0 users differ"
