@@ -8,6 +8,8 @@ padding row (``(n_items, d)``, row ``j`` = item ``j + 1``) and the 1-based targe
 from __future__ import annotations
 
 import os
+import warnings
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -56,8 +58,14 @@ def full_softmax_loss(
     items and 25,600 positions), and on the CPU small chunks are also 3-4x faster than one
     large buffer (no page faults of a fresh multi-hundred-MB buffer every step, fewer passes).
 
+    On CUDA, ``SEQBENCH_CE_KERNEL=cce`` uses Apple's ``cut-cross-entropy`` fused kernel
+    (``pip install cut-cross-entropy``) when it imports, and this function otherwise (a warning
+    says so once). It is opt-in: a benchmark's numbers must not depend on whether an optional
+    package happens to be installed.
+
     Args:
-        chunk_rows: positions per chunk; ``None`` chooses from the memory budget.
+        chunk_rows: positions per chunk; ``None`` chooses from the memory budget (and allows
+            the fused kernel).
 
     Example:
         >>> h, emb = torch.zeros(3, 4), torch.zeros(5, 4)
@@ -66,11 +74,40 @@ def full_softmax_loss(
     """
     if len(targets) == 0:
         return (hidden.sum() + item_embeddings.sum()) * 0.0
+    fused = _fused_kernel(hidden) if chunk_rows is None else None
+    if fused is not None:
+        return fused(hidden, item_embeddings, targets - 1, reduction="mean")
     rows = chunk_rows or ce_chunk_rows(item_embeddings.shape[0], hidden.device)
     if not torch.is_grad_enabled():
         # no gradient wanted: the function then skips computing them in its forward pass
         hidden, item_embeddings = hidden.detach(), item_embeddings.detach()
     return _LinearCrossEntropy.apply(hidden, item_embeddings, targets - 1, int(rows))
+
+
+_FUSED_WARNED: set[str] = set()
+
+
+def _fused_kernel(hidden: torch.Tensor) -> Any | None:
+    """``cut_cross_entropy.linear_cross_entropy`` when asked for and usable, else ``None``."""
+    choice = os.environ.get("SEQBENCH_CE_KERNEL", "").strip().lower()
+    if choice in ("", "chunked"):
+        return None
+    reason = None
+    if choice != "cce":
+        reason = f"unknown SEQBENCH_CE_KERNEL={choice!r} (cce or chunked)"
+    elif not hidden.is_cuda:
+        reason = "cut-cross-entropy runs on CUDA only"
+    else:
+        try:
+            from cut_cross_entropy import linear_cross_entropy
+        except ImportError as exc:
+            reason = f"cut-cross-entropy does not import ({exc})"
+        else:
+            return linear_cross_entropy
+    if reason not in _FUSED_WARNED:
+        _FUSED_WARNED.add(reason)
+        warnings.warn(f"{reason}: the chunked full-softmax loss is used", stacklevel=3)
+    return None
 
 
 def ce_chunk_rows(n_items: int, device: str | torch.device = "cpu") -> int:

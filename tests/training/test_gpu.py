@@ -117,3 +117,16 @@ def test_mixed_precision_training_on_cuda(cycle_sequences, amp):
     model.fit(split.train, seed=0, device="cuda")
     test = Evaluator(split.test_inputs, split.test_targets(), metrics=["NDCG@10"])
     assert test.evaluate(model).metrics["NDCG@10"] > 0.7
+
+
+def test_cut_cross_entropy_kernel_when_installed(monkeypatch):
+    pytest.importorskip("cut_cross_entropy")
+    g = torch.Generator(device="cuda").manual_seed(1)
+    h = (torch.randn(512, 64, device="cuda", generator=g) * 0.1).requires_grad_()
+    w = (torch.randn(3000, 64, device="cuda", generator=g) * 0.1).requires_grad_()
+    t = torch.randint(1, 3001, (512,), device="cuda", generator=g)
+    ref = full_softmax_loss(h, w, t)
+    monkeypatch.setenv("SEQBENCH_CE_KERNEL", "cce")
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        fused = full_softmax_loss(h, w, t)
+    torch.testing.assert_close(fused.float(), ref, rtol=2e-2, atol=1e-3)

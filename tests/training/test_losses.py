@@ -157,3 +157,18 @@ def test_full_softmax_under_fp16_autocast_keeps_the_small_gradients(rows):
     assert (gw != 0).all(dim=1).float().mean() > 0.99
     torch.testing.assert_close(gw, rw, rtol=2e-2, atol=1e-7)
     torch.testing.assert_close(gh, rh, rtol=2e-2, atol=1e-6)
+
+
+def test_fused_kernel_request_falls_back_off_cuda(monkeypatch):
+    from seqrec_bench.training import losses
+
+    h, emb, t = _data(7)
+    plain = full_softmax_loss(h, emb, t)
+    monkeypatch.setattr(losses, "_FUSED_WARNED", set())
+    monkeypatch.setenv("SEQBENCH_CE_KERNEL", "cce")
+    with pytest.warns(UserWarning, match="CUDA only: the chunked full-softmax loss is used"):
+        fused = full_softmax_loss(h, emb, t)
+    torch.testing.assert_close(fused, plain)
+    monkeypatch.setenv("SEQBENCH_CE_KERNEL", "fastest")
+    with pytest.warns(UserWarning, match="unknown SEQBENCH_CE_KERNEL"):
+        full_softmax_loss(h, emb, t)
