@@ -28,8 +28,9 @@ __all__ = [
 ]
 
 
-#: The size of one chunk of logits of the full-softmax loss on the CPU (bytes; chunks under
-#: glibc's 32 MB mmap threshold are reused from the heap instead of page-faulted in anew).
+#: The size of one chunk of the full-softmax loss on the CPU (bytes, its logits and their
+#: log-softmax together; buffers under glibc's 32 MB mmap threshold are reused from the heap
+#: instead of page-faulted in anew every step).
 CPU_CACHE_BYTES = 16 << 20
 #: The most logits the full-softmax loss holds at once on the CPU (bytes; the 256-row floor
 #: of a chunk gives way to it on catalogues of over a million items). ``SEQBENCH_CE_CHUNK_MB``
@@ -52,9 +53,9 @@ def full_softmax_loss(
 
     Equal to ``F.cross_entropy(hidden @ item_embeddings.T, targets - 1)`` up to float rounding,
     computed by a fused function that never holds the ``(N, n_items)`` logits: it takes the
-    positions in chunks of rows, turns each chunk's logits into their gradient in place and
-    multiplies that into the gradients of the hidden states and of the item embeddings straight
-    away. Peak memory is ``O(chunk x n_items)`` instead of ``O(N x n_items)`` (15 GB at 100k
+    positions in chunks of rows, turns each chunk's logits into their gradient (one fused
+    log-softmax) and multiplies that into the gradients of the hidden states and of the item
+    embeddings straight away. Peak memory is ``O(chunk x n_items)`` instead of ``O(N x n_items)`` (15 GB at 100k
     items and 25,600 positions), and on the CPU small chunks are also 3-4x faster than one
     large buffer (no page faults of a fresh multi-hundred-MB buffer every step, fewer passes).
 
@@ -117,15 +118,15 @@ def ce_chunk_rows(n_items: int, device: str | torch.device = "cpu") -> int:
     the item-gradient products stay efficient; at most :data:`CPU_CHUNK_BYTES`; both measured
     fastest at the ML-1M, Amazon and ML-20M shapes, ``benchmarks/README.md``). On CUDA, one
     chunk up to :data:`CUDA_CHUNK_BYTES` or a quarter of the free device memory, whichever is
-    smaller (a GPU prefers few large products). A position costs about 6 bytes per item under
-    autocast (the bf16/fp16 logits and their fp32 copy) and 4 without.
+    smaller (a GPU prefers few large products). A position costs about 8 bytes per item (the
+    fp32 logits and their log-softmax), 10 under autocast (the bf16/fp16 product before it).
 
     Example:
         >>> ce_chunk_rows(3_416)
-        1216
+        576
     """
     device = torch.device(device)
-    per_item = 4
+    per_item = 8  # the fp32 logits and their log-softmax
     dtype = autocast_dtype(device.type)
     if dtype in (torch.float16, torch.bfloat16):
         per_item += 2
@@ -180,23 +181,24 @@ class _LinearCrossEntropy(torch.autograd.Function):
             if logits.dtype in (torch.float16, torch.bfloat16):
                 logits = logits.float()
             idx = torch.arange(len(c), device=logits.device)
-            target = logits[idx, c]
-            # a log-sum-exp done in place: torch.logsumexp would allocate a second chunk
-            top = logits.amax(dim=1, keepdim=True)
-            total_exp = logits.sub_(top).exp_().sum(dim=1, keepdim=True)
-            total += (top.squeeze(1) + total_exp.squeeze(1).log() - target).sum()
+            # one fused pass for the log-softmax (faster than a max/sub/exp/sum sequence)
+            log_probs = torch.log_softmax(logits, dim=1)
+            del logits
+            total -= log_probs[idx, c].sum()
             if not (need_h or need_w):
                 continue
-            # d loss / d logits = (softmax - onehot) / n, over the same buffer
-            grad = logits.div_(total_exp * n)
-            grad[idx, c] -= 1.0 / n
+            # d loss / d logits = (softmax - onehot) / n; the 1 / n scales the small products
+            grad = log_probs.exp_()
+            grad[idx, c] -= 1.0
             grad = grad.to(dt)
             with autocast_disabled(hidden.device.type):  # products in dt, whatever the context
                 if grad_hidden is not None:
-                    torch.mm(grad, weight_mm, out=grad_hidden[start : start + rows])
+                    out = grad_hidden[start : start + rows]
+                    torch.mm(grad, weight_mm, out=out)
+                    out.div_(n)
                 if grad_weight is not None:
-                    grad_weight.addmm_(grad.T, h.to(dt))
-            del logits, grad
+                    grad_weight.addmm_(grad.T, h.to(dt), alpha=1.0 / n)
+            del log_probs, grad
         ctx.save_for_backward(grad_hidden, grad_weight)
         ctx.dtypes = (hidden.dtype, weight.dtype)
         return total / n

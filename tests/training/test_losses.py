@@ -139,7 +139,7 @@ def test_default_chunk_budget_is_bounded_and_at_least_256_rows():
 
 def test_chunk_budget_follows_the_environment(monkeypatch):
     monkeypatch.setenv("SEQBENCH_CE_CHUNK_MB", "1")
-    assert ce_chunk_rows(1000) == (2**20 // 4000) // 64 * 64
+    assert ce_chunk_rows(1000) == (2**20 // 8000) // 64 * 64  # 8 bytes per logit
 
 
 @pytest.mark.parametrize("rows", [None, 64])
