@@ -17,8 +17,9 @@ evaluation the achieved FLOP/s as a fraction of a **matmul roofline measured in 
 process**: a plain ``torch.mm`` of the row's dominant shape (the output layer:
 ``(positions or users) x hidden`` by ``hidden x items``) on the same device and dtype. The
 FLOP counts are analytic (``train_flops`` / ``eval_flops``: matrix products only, attention
-over the padded width, x3 for a training step). Every row names the device, torch version and
-threads.
+over each row's real items, no padding: useful work, x3 for a training step). Every row names
+the device, torch version and threads; ``cpu s`` is the process's CPU time over all threads
+(on a shared machine steadier than the wall time; wall-time rates are what the FLOP/s use).
 
 ``--quick`` runs a subset of users / steps of every row in well under a minute (the per-token
 and per-user rates are what it measures; 20M-row loading is left out). Timings in tests are
@@ -81,6 +82,7 @@ class Meter:
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
         self._rss = PeakRSS(interval=0.02).__enter__()
+        self._c0 = time.process_time()
         self._t0 = time.perf_counter()
         return self
 
@@ -90,6 +92,7 @@ class Meter:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         self.seconds = time.perf_counter() - self._t0
+        self.cpu_seconds = time.process_time() - self._c0
         self._rss.__exit__(*exc)
         self.rss_mb = self._rss.mb
         self.gpu_mb = (
@@ -129,29 +132,34 @@ def matmul_roofline(m: int, k: int, n: int, device: Any, dtype: Any) -> float:
     return _ROOFLINES[key]
 
 
-def train_flops(model: str, loss: str, positions: int, width: int, items: int, cfg: Any) -> float:
-    """Matrix-product FLOPs of one training pass over ``positions`` targets (forward x 3)."""
+def _block_flops(cfg: Any, width: np.ndarray) -> np.ndarray:
+    """Matrix-product FLOPs of one position through the encoder, given its row's real width."""
     d = HIDDEN
-    if model == "transformer":
+    if hasattr(cfg, "n_blocks"):
         ffn = cfg.ffn_dim or d
-        per = cfg.n_blocks * (2 * d * 3 * d + 2 * d * d + 4 * d * ffn + 4 * width * d)
-    else:
-        per = cfg.n_layers * 12 * d * d
-    out = {"ce": items, "sampled": cfg.n_negatives + 1 if model == "transformer" else items}
-    per += 2 * d * out.get(loss, items)
-    return 3.0 * per * positions
+        return cfg.n_blocks * (2 * d * 3 * d + 2 * d * d + 4 * d * ffn + 4 * width * d)
+    return cfg.n_layers * 12 * d * d + 0 * width
 
 
-def eval_flops(model: str, users: int, width: int, items: int, cfg: Any) -> float:
-    """Matrix-product FLOPs of scoring ``users`` (encoder over ``width`` positions + items)."""
+def train_flops(model: str, loss: str, lengths: np.ndarray, items: int, cfg: Any) -> float:
+    """Useful matrix-product FLOPs of one training epoch (forward x 3; no padding counted).
+
+    ``lengths``: each user's kept items (``min(length, max_len + 1)``); a user contributes
+    ``length - 1`` positions, each attending over its row's real items.
+    """
     d = HIDDEN
-    if model == "transformer":
-        ffn = cfg.ffn_dim or d
-        per_pos = 2 * d * 3 * d + 2 * d * d + 4 * d * ffn + 4 * width * d
-        per = cfg.n_blocks * width * per_pos
-    else:
-        per = width * cfg.n_layers * 12 * d * d
-    return float(users) * (per + 2 * d * items)
+    lengths = lengths[lengths >= 2].astype(np.float64)
+    positions = lengths - 1
+    out = cfg.n_negatives + 1 if model == "transformer" and loss == "sampled" else items
+    per_row = positions * (_block_flops(cfg, positions) + 2 * d * out)
+    return 3.0 * float(per_row.sum())
+
+
+def eval_flops(lengths: np.ndarray, items: int, cfg: Any) -> float:
+    """Useful matrix-product FLOPs of scoring every user (real positions + the item scores)."""
+    d = HIDDEN
+    width = lengths.astype(np.float64)
+    return float((width * _block_flops(cfg, width) + 2 * d * items).sum())
 
 
 def _amp_dtype(device: Any) -> Any:
@@ -198,11 +206,13 @@ def row_train(shape_name: str, model: str, loss: str, device: Any, users: int | 
     net = cls(config)
     lengths = np.minimum(seqs.lengths, shape["max_len"] + 1)
     positions = int((lengths[lengths >= 2] - 1).sum())
+    flops = train_flops(model, loss, lengths, shape["items"], config)
     with Meter(device) as m:
         net.fit(seqs, seed=0, device=str(device))
     epoch = float(net.history[-1]["seconds"])  # the epoch alone, without building the network
+    # CPU time of the whole fit scaled to the epoch's share of its wall time
+    m.cpu_seconds *= epoch / max(m.seconds, 1e-9)
     m.seconds = epoch
-    flops = train_flops(model, loss, positions, shape["max_len"], shape["items"], config)
     dtype = _amp_dtype(device)
     rows_mm = min(positions, config.batch_size * shape["max_len"])
     roof = matmul_roofline(rows_mm, HIDDEN, shape["items"], device, dtype)
@@ -258,9 +268,8 @@ def row_eval(shape_name: str, model: str, device: Any, users: int | None) -> dic
     flops = roof = None
     dtype = torch.float32
     if config is not None:
-        flops = (
-            eval_flops(model, seqs.n_users, shape["max_len"], shape["items"], config) / m.seconds
-        )
+        kept = np.minimum(seqs.lengths, shape["max_len"])
+        flops = eval_flops(kept, shape["items"], config) / m.seconds
         roof = matmul_roofline(
             min(seqs.n_users, evaluator.batch_size), HIDDEN, shape["items"], device, dtype
         )
@@ -286,6 +295,8 @@ def _row(kind, label, m, count, unit, flops, roof, dtype=None) -> dict:
         "kind": kind,
         "row": label,
         "seconds": m.seconds,
+        # all threads' CPU time: on a shared machine the steadier of the two figures
+        "cpu_seconds": m.cpu_seconds,
         "rate": count / m.seconds if m.seconds > 0 else float("nan"),
         "unit": unit,
         "count": count,
@@ -347,7 +358,7 @@ def plan(quick: bool, device: Any) -> list[tuple[str, Callable[[], dict]]]:
 
 def render(rows: list[dict]) -> str:
     """The rows as a plain-text table."""
-    head = ["row", "s", "rate", "peak MB", "GFLOP/s", "roof GFLOP/s", "frac", "device"]
+    head = ["row", "s", "cpu s", "rate", "peak MB", "GFLOP/s", "roof GFLOP/s", "frac", "device"]
     out = []
     for r in rows:
         mem = f"{r['peak_rss_mb']:.0f}" + (
@@ -357,6 +368,7 @@ def render(rows: list[dict]) -> str:
             [
                 r["row"],
                 f"{r['seconds']:.2f}",
+                f"{r.get('cpu_seconds', float('nan')):.2f}",
                 f"{r['rate']:,.0f} {r['unit']}",
                 mem,
                 "-" if r["achieved_gflops"] is None else f"{r['achieved_gflops']:.1f}",
