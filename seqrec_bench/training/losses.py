@@ -29,9 +29,11 @@ __all__ = [
 
 
 #: The size of one chunk of the full-softmax loss on the CPU (bytes, its logits and their
-#: log-softmax together; buffers under glibc's 32 MB mmap threshold are reused from the heap
-#: instead of page-faulted in anew every step).
-CPU_CACHE_BYTES = 16 << 20
+#: log-softmax together). Each of the two buffers stays under glibc's 32 MB mmap threshold, so
+#: it is reused from the heap instead of page-faulted in anew every chunk; and chunks are not
+#: smaller than that because every chunk costs a dozen parallel regions, whose barriers are
+#: expensive when the cores are shared with other work (measured, ``benchmarks/README.md``).
+CPU_CACHE_BYTES = 60 << 20
 #: The most logits the full-softmax loss holds at once on the CPU (bytes; the 256-row floor
 #: of a chunk gives way to it on catalogues of over a million items). ``SEQBENCH_CE_CHUNK_MB``
 #: overrides both.
@@ -56,8 +58,9 @@ def full_softmax_loss(
     positions in chunks of rows, turns each chunk's logits into their gradient (one fused
     log-softmax) and multiplies that into the gradients of the hidden states and of the item
     embeddings straight away. Peak memory is ``O(chunk x n_items)`` instead of ``O(N x n_items)`` (15 GB at 100k
-    items and 25,600 positions), and on the CPU small chunks are also 3-4x faster than one
-    large buffer (no page faults of a fresh multi-hundred-MB buffer every step, fewer passes).
+    items and 25,600 positions); on the CPU, chunks of ~30 MB are also faster than one large
+    buffer that is page-faulted in anew every step (up to 3x at the ML-1M shape on a lightly
+    loaded 2-core machine, on par when its cores are oversubscribed).
 
     On CUDA, ``SEQBENCH_CE_KERNEL=cce`` uses Apple's ``cut-cross-entropy`` fused kernel
     (``pip install cut-cross-entropy``) when it imports, and this function otherwise (a warning
@@ -114,16 +117,15 @@ def _fused_kernel(hidden: torch.Tensor) -> Any | None:
 def ce_chunk_rows(n_items: int, device: str | torch.device = "cpu") -> int:
     """Positions per chunk of the full-softmax loss for ``n_items`` items on ``device``.
 
-    On the CPU, chunks of about :data:`CPU_CACHE_BYTES` of logits (at least 256 rows, so that
-    the item-gradient products stay efficient; at most :data:`CPU_CHUNK_BYTES`; both measured
-    fastest at the ML-1M, Amazon and ML-20M shapes, ``benchmarks/README.md``). On CUDA, one
+    On the CPU, chunks of about :data:`CPU_CACHE_BYTES` (at least 256 rows, so that the
+    item-gradient products stay efficient; at most :data:`CPU_CHUNK_BYTES`). On CUDA, one
     chunk up to :data:`CUDA_CHUNK_BYTES` or a quarter of the free device memory, whichever is
     smaller (a GPU prefers few large products). A position costs about 8 bytes per item (the
     fp32 logits and their log-softmax), 10 under autocast (the bf16/fp16 product before it).
 
     Example:
         >>> ce_chunk_rows(3_416)
-        576
+        2240
     """
     device = torch.device(device)
     per_item = 8  # the fp32 logits and their log-softmax
