@@ -58,9 +58,8 @@ def full_softmax_loss(
     positions in chunks of rows, turns each chunk's logits into their gradient (one fused
     log-softmax) and multiplies that into the gradients of the hidden states and of the item
     embeddings straight away. Peak memory is ``O(chunk x n_items)`` instead of ``O(N x n_items)`` (15 GB at 100k
-    items and 25,600 positions); on the CPU, chunks of ~30 MB are also faster than one large
-    buffer that is page-faulted in anew every step (up to 3x at the ML-1M shape on a lightly
-    loaded 2-core machine, on par when its cores are oversubscribed).
+    items and 25,600 positions; 1.05 GB instead of 6.3 GB of RSS for a training step at the
+    ML-20M shape), at the speed of the single buffer on the CPU (``benchmarks/README.md``).
 
     On CUDA, ``SEQBENCH_CE_KERNEL=cce`` uses Apple's ``cut-cross-entropy`` fused kernel
     (``pip install cut-cross-entropy``) when it imports, and this function otherwise (a warning
