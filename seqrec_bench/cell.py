@@ -8,6 +8,7 @@ node) and what the driver hands to the store.
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -60,6 +61,9 @@ class CellTask:
         threads: torch CPU threads for the cell (``None`` = leave torch's setting).
         pruning: for a tuning trial only, the median-pruning rule the driver computed from the
             finished trials (:func:`seqrec_bench.tune.run_trial`); ``None`` = no pruning.
+        deterministic: run with torch's deterministic algorithms
+            (:func:`~seqrec_bench.training.set_deterministic`), switched on in the cell's process
+            before the model is built.
     """
 
     identity: CellIdentity
@@ -67,6 +71,7 @@ class CellTask:
     device: str
     threads: int | None = None
     pruning: dict[str, Any] | None = None
+    deterministic: bool = False
 
 
 @dataclass
@@ -130,6 +135,7 @@ def _cell_environment(device: str, threads: int) -> dict[str, Any]:
         "device": device,
         "threads": threads,
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
     }
     if device.startswith("cuda"):
         env["device_name"] = torch.cuda.get_device_name(torch.device(device))
@@ -149,6 +155,30 @@ def run_cell(data: PreparedData, task: CellTask, device: str | None = None) -> C
     """
     import torch
 
+    ident = task.identity
+    previous_deterministic = torch.are_deterministic_algorithms_enabled()
+    if task.deterministic:
+        from seqrec_bench.training.device import set_deterministic
+
+        set_deterministic(True)  # before the model (and any CUDA product) exists
+    try:
+        if ident.fields.get("trial") is not None:
+            # a tuning trial fits and validates only: the test targets are never read
+            from seqrec_bench.tune import run_trial
+
+            return run_trial(data, task, device)
+        return _run_cell(data, task, device)
+    finally:
+        if task.deterministic and not previous_deterministic:
+            # an in-process cell leaves the driver's settings as it found them
+            from seqrec_bench.training.device import set_deterministic
+
+            set_deterministic(False)
+
+
+def _run_cell(data: PreparedData, task: CellTask, device: str | None) -> CellResult:
+    import torch
+
     from seqrec_bench.environment import PeakRSS, gpu_peak_mb, reset_gpu_peak
     from seqrec_bench.evaluation import Evaluator
     from seqrec_bench.evaluation.ranking import seen_targets
@@ -156,11 +186,6 @@ def run_cell(data: PreparedData, task: CellTask, device: str | None = None) -> C
     from seqrec_bench.registry import get_model_class
 
     ident = task.identity
-    if ident.fields.get("trial") is not None:
-        # a tuning trial fits and validates only: the test targets are never read
-        from seqrec_bench.tune import run_trial
-
-        return run_trial(data, task, device)
     device = device or task.device
     split = data.split
     previous_threads = torch.get_num_threads()

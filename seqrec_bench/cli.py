@@ -442,6 +442,14 @@ def run(
             "shuffle (each user's order shuffled; a model that does not lose has learnt no order).",
         ),
     ] = None,
+    deterministic: Annotated[
+        bool,
+        typer.Option(
+            "--deterministic",
+            help="Torch's deterministic algorithms and cuBLAS's fixed workspace in every cell: two "
+            "CUDA runs of a seed give the same ranks (slower on CUDA; no effect on CPU numbers).",
+        ),
+    ] = False,
     quiet: Annotated[
         bool,
         typer.Option(
@@ -514,6 +522,7 @@ def run(
             "max_concurrent": max_concurrent,
             "retries": retries,
             "control": control or [],
+            "deterministic": deterministic,
         }
         names = {
             "fmt": "fmt",

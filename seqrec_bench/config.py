@@ -242,7 +242,10 @@ class RunConfig:
     ``cpus_per_cell``, ``gpus_per_cell``, ``max_concurrent``, ``retries``) say *where* cells run;
     everything else says *what* they compute (and ends up in each cell's key). ``controls``
     adds, for every model row, a row of the same model under each control (``shuffle``:
-    ``"transformer [shuffled]"``).
+    ``"transformer [shuffled]"``). ``deterministic`` runs every cell with torch's deterministic
+    algorithms (:func:`~seqrec_bench.training.set_deterministic`): a *how* setting, recorded in
+    the manifest and in each cell's environment but not in cell keys (the CPU computes the same
+    numbers either way).
     """
 
     datasets: list[DatasetSpec]
@@ -269,6 +272,7 @@ class RunConfig:
     split: SplitSpec = field(default_factory=SplitSpec)
     #: set by ``seqbench run --tuned DIR``: how the configs were tuned (card and footnote)
     tuning: dict[str, Any] | None = None
+    deterministic: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able settings (stored in the manifest)."""
@@ -428,7 +432,7 @@ def default_output_dir(cfg: RunConfig, base: Path = Path("results")) -> Path:
 _TOP = {
     "seeds", "k", "protocol", "exclude_seen", "device", "output", "stats", "datasets",
     "models", "jobs", "threads", "executor", "ray_address", "cpus_per_cell", "gpus_per_cell",
-    "max_concurrent", "retries", "controls", "split", "gts", "tune",
+    "max_concurrent", "retries", "controls", "split", "gts", "tune", "deterministic",
 }  # fmt: skip
 _STATS = {"reference", "test", "correction", "alpha"}
 #: The keys of an experiment file's ``[gts]`` table: key -> type.
@@ -461,6 +465,7 @@ _TOP_TYPES = {
     "gpus_per_cell": ("gpus_per_cell", "float"),
     "max_concurrent": ("max_concurrent", "int"),
     "retries": ("retries", "int"),
+    "deterministic": ("deterministic", "bool"),
 }
 
 #: The types of the data set keys of an experiment file (checked with the file and key named).
@@ -727,7 +732,7 @@ def merge_cli(base: RunConfig | None, flags: dict[str, Any], given: set[str]) ->
             setattr(cfg, name, flags[name])
     for name in (
         "jobs", "threads", "executor", "ray_address", "cpus_per_cell", "gpus_per_cell",
-        "max_concurrent", "retries",
+        "max_concurrent", "retries", "deterministic",
     ):  # fmt: skip
         if name in flags and (name in given or (base is None and flags.get(name) is not None)):
             setattr(cfg, name, flags[name])

@@ -310,7 +310,11 @@ def build_plan(
             for label, row_fields in rows:
                 for seed in cfg.seeds:
                     identity = CellIdentity(ds_spec.name, label, seed, dict(row_fields))
-                    plan.tasks.append(CellTask(identity, metrics, device, threads))
+                    plan.tasks.append(
+                        CellTask(
+                            identity, metrics, device, threads, deterministic=cfg.deterministic
+                        )
+                    )
     return plan
 
 

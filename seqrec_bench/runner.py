@@ -10,6 +10,7 @@ them without training.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
@@ -100,6 +101,11 @@ def run_experiment(
     )
     if cfg.executor == "ray" and not dry_run:
         _ray_check()
+    if cfg.deterministic and not dry_run:
+        # read when cuBLAS starts: set before any CUDA work here, and inherited by the workers
+        from seqrec_bench.training.device import CUBLAS_WORKSPACE_CONFIG
+
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE_CONFIG)
     out = _output_dir(cfg)
     rd = ResultsDir(out)
     for m in cfg.models:
@@ -413,6 +419,10 @@ def _finish(
             "ks": list(cfg.ks),
         },
         "environment": environment_info(plan.device, plan.threads),
+        "determinism": {
+            "deterministic": cfg.deterministic,
+            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+        },
     }
     rd.write_manifest(manifest)
     labels = _row_labels(cfg)

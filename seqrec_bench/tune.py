@@ -707,7 +707,14 @@ def _task(optuna: Any, study: _Study, mt: ModelTrials, number: int, start: int) 
     if mt.prunable:
         complete = [c for c in seen if c.record.get("status") == "complete"]
         pruning = median_rule([_curve(c, study.cfg.metric) for c in complete], study.cfg.metric)
-    return CellTask(identity, study.metrics, study.device, study.threads, pruning)
+    return CellTask(
+        identity,
+        study.metrics,
+        study.device,
+        study.threads,
+        pruning=pruning,
+        deterministic=study.cfg.run.deterministic,
+    )
 
 
 def _limit(cfg: TuneConfig, mt: ModelTrials) -> tuple[int | None, float | None]:

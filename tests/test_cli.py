@@ -510,3 +510,26 @@ def test_tie_order_option_reorders_same_timestamp_interactions(runner, tmp_path,
         app, ["run", "--models", "pop", "--dataset", "synthetic", "--tie-order", "item"]
     )
     assert bad.exit_code == 2 and "no timestamps" in bad.output
+
+
+def test_run_deterministic_flag_reaches_the_manifest(runner, tmp_path, monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    out = tmp_path / "out"
+    run_ok(
+        runner,
+        [
+            "run",
+            "--models",
+            "pop",
+            "--dataset",
+            "synthetic",
+            *SMALL,
+            "-o",
+            str(out),
+            "--deterministic",
+            "-q",
+        ],
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["settings"]["deterministic"] is True
+    assert manifest["determinism"]["cublas_workspace_config"] == ":4096:8"

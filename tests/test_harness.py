@@ -332,3 +332,30 @@ def test_an_unused_optional_identity_field_does_not_rekey_cells():
     # a tuning trial (seqbench tune) is keyed apart from every run cell of the same config
     trial = {"study": "abc", "number": 0, "params": {}, "metric": "NDCG@10"}
     assert CellIdentity("d", "m", 0, {**fields, "trial": trial}).variant != old
+
+
+def test_deterministic_run_is_recorded_and_leaves_the_driver_as_it_was(
+    consoles, tmp_path, monkeypatch
+):
+    import torch
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    out = tmp_path / "det"
+    models = [ModelSpec("gru", "gru", overrides={"max_epochs": 1, "hidden": 8})]
+    plain_out = tmp_path / "plain"
+    run_experiment(run_cfg(plain_out, models), *consoles)
+    assert not torch.are_deterministic_algorithms_enabled()
+    run_experiment(run_cfg(out, models, deterministic=True), *consoles)
+    # the in-process cell switched the algorithms on for itself only
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    manifest = ResultsDir(out).read_manifest()
+    assert manifest["settings"]["deterministic"] is True
+    assert manifest["determinism"] == {"deterministic": True, "cublas_workspace_config": ":4096:8"}
+    (cell,) = ResultsDir(out).scan()[0]
+    env = cell.record["environment"]
+    assert env["deterministic_algorithms"] is True and env["cublas_workspace_config"] == ":4096:8"
+    # a how-setting: same cell key, and on the CPU the same ranks
+    (plain,) = ResultsDir(plain_out).scan()[0]
+    assert cell.identity.run_key == plain.identity.run_key
+    assert cell.ranks.tolist() == plain.ranks.tolist()

@@ -276,3 +276,13 @@ def test_a_non_numeric_k_core_threshold_is_a_data_error_not_a_crash():
 
     with pytest.raises(SeqbenchError, match="min_user_interactions must be a whole number"):
         load_dataset("synthetic", min_user_interactions="x", cache=False)  # type: ignore[arg-type]
+
+
+def test_deterministic_key_and_flag(tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text('deterministic = true\n[[datasets]]\nsource = "synthetic"\n[models.pop]\n')
+    cfg = load_experiment(path)
+    assert cfg.deterministic is True
+    path.write_text('deterministic = "yes"\n[[datasets]]\nsource = "synthetic"\n[models.pop]\n')
+    with pytest.raises(ExperimentError, match="deterministic"):
+        load_experiment(path)

@@ -76,6 +76,8 @@ def full_ranks(
     targets: torch.Tensor,
     seen: Sequences | None = None,
     repeat: np.ndarray | None = None,
+    *,
+    seen_index: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Pessimistic rank of each target among all items, or among the unseen ones.
 
@@ -86,6 +88,8 @@ def full_ranks(
             target included (``None`` = no exclusion).
         repeat: :func:`seen_targets` of ``targets`` and ``seen`` when the caller has the
             targets on the host already (saves a device-to-host copy of ``targets``).
+        seen_index: ``(rows, cols)`` of every seen item (``seen.user_index()`` and
+            ``seen.items - 1``) already on the scores' device, when the caller keeps them.
 
     Returns:
         ``(B,)`` int64 ranks, ``1`` = best, on the scores' device; :data:`UNREACHABLE` for a
@@ -97,9 +101,12 @@ def full_ranks(
     target_scores = scores[rows, cols]
     beats = scores >= target_scores.unsqueeze(1)
     if seen is not None and len(seen.items):
-        seen_rows = torch.from_numpy(seen.user_index()).to(scores.device)
-        seen_cols = torch.from_numpy(seen.items - 1).to(scores.device)
-        beats[seen_rows, seen_cols] = False
+        if seen_index is None:
+            seen_index = (
+                torch.from_numpy(seen.user_index()).to(scores.device),
+                torch.from_numpy(seen.items - 1).to(scores.device),
+            )
+        beats[seen_index] = False
     beats[rows, cols] = False  # the target is never its own competitor
     ranks = _count_rows(beats) + 1
     return _unreachable(ranks, targets, seen, repeat)

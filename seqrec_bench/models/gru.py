@@ -27,6 +27,7 @@ from seqrec_bench.training import (
     full_softmax_loss,
     select_positions,
 )
+from seqrec_bench.training.precision import autocast_disabled
 
 __all__ = ["GRUModel", "GRUConfig", "GRUModule"]
 
@@ -88,8 +89,16 @@ class GRUModule(nn.Module):
         return self.item_emb.weight[1:]
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
+        """``(B, L)`` item ids -> ``(B, L, hidden)`` outputs, the recurrence in fp32.
+
+        Autocast's wrapper for cuDNN RNNs casts to fp16 whatever dtype was asked for (bf16
+        included), and an fp16 recurrence over 200 steps loses what the small gradients of a
+        full softmax carry. The GRU therefore runs outside autocast, in its parameters' dtype
+        (fp32); the output layer and the loss still run under the trainer's autocast.
+        """
         x = self.emb_dropout(self.item_emb(items))
-        out, _ = self.gru(x)
+        with autocast_disabled(x.device.type):
+            out, _ = self.gru(x.to(self.gru.weight_ih_l0.dtype))
         return self.out_dropout(out)
 
 
@@ -115,7 +124,9 @@ class GRUModel(TorchSequenceModel[GRUConfig]):
     name = "gru"
     description = "GRU4Rec-style recurrent network, full-softmax next-item loss at every step."
     config_cls = GRUConfig
-    version = 2  # 2: independent init/shuffle/dropout streams (seqrec_bench.seeding)
+    # 2: independent init/shuffle/dropout streams (seqrec_bench.seeding)
+    # 3: the chunked full-softmax loss (the same loss, rounded differently)
+    version = 3
     long_history_defaults = {"max_len": 200, "dropout": 0.1}
     search_space = {
         "lr": Param.float(1e-4, 1e-2, log=True),

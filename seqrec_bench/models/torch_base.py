@@ -205,4 +205,5 @@ class TorchSequenceModel(Model[TC]):
         ]
         if not out:
             return torch.zeros((0, self.n_items), device=self.device)
-        return torch.cat(out).float()
+        # one chunk (the usual case): no copy of the (users, n_items) scores
+        return out[0].float() if len(out) == 1 else torch.cat(out).float()

@@ -142,7 +142,9 @@ class _Block(nn.Module):
         self.norm_ffn = nn.LayerNorm(d)
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def _attention(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool) -> torch.Tensor:
+    def _attention(
+        self, x: torch.Tensor, mask: torch.Tensor | None, last_only: bool
+    ) -> torch.Tensor:
         b, length, d = x.shape
         h = self.n_heads
         if last_only:
@@ -151,17 +153,33 @@ class _Block(nn.Module):
             b_q, b_kv = self.qkv.bias.split([d, 2 * d])
             q = F.linear(x[:, -1:], w_q, b_q).view(b, 1, 1, h, d // h).permute(2, 0, 3, 1, 4)[0]
             k, v = F.linear(x, w_kv, b_kv).view(b, length, 2, h, d // h).permute(2, 0, 3, 1, 4)
-            mask = mask[:, :, -1:]
+            # the last query sees every key of a batch without padding: no mask at all
+            mask = None if mask is None else mask[:, :, -1:]
+            causal = False
             length = 1
         else:
             q, k, v = self.qkv(x).view(b, length, 3, h, d // h).permute(2, 0, 3, 1, 4)
+            causal = mask is None
+        # a batch without padding is plainly causal: is_causal instead of a (B, 1, L, L) mask
+        # is what lets SDPA choose its flash kernel on CUDA (same result, up to rounding)
         out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            dropout_p=self.attn_dropout if self.training else 0.0,
+            is_causal=causal,
         )
         return self.dropout(self.out(out.transpose(1, 2).reshape(b, length, d)))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
-        """``(B, L, d)`` -> ``(B, L, d)``, or ``(B, 1, d)`` for the last position only."""
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None, last_only: bool = False
+    ) -> torch.Tensor:
+        """``(B, L, d)`` -> ``(B, L, d)``, or ``(B, 1, d)`` for the last position only.
+
+        ``mask`` is ``(B, 1, L, L)`` (True = attend), or ``None`` for a batch without padding
+        (plain causal attention).
+        """
         residual = x[:, -1:] if last_only else x
         if self.pre:
             x = residual + self._attention(self.norm_attn(x), mask, last_only)
@@ -208,11 +226,16 @@ class SASRecModule(nn.Module):
         table = self.item_emb if self.out_emb is None else self.out_emb
         return table.weight[1:]
 
-    def forward(self, items: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+    def forward(
+        self, items: torch.Tensor, last_only: bool = False, dense: bool = False
+    ) -> torch.Tensor:
         """Hidden states of ``items`` (``(B, L)`` ids, left-padded, ``L <= max_len``).
 
         Returns ``(B, L, d)``, or ``(B, d)`` for the last position when ``last_only`` (the
-        final block then computes that one position: what scoring needs).
+        final block then computes that one position: what scoring needs). ``dense=True``
+        promises that no row has padding (the caller knows it from the lengths on the host; a
+        device check would stall a CUDA stream): attention then runs as plain causal attention
+        without a mask.
         """
         b, length = items.shape
         if length > self.max_len:
@@ -223,9 +246,11 @@ class SASRecModule(nn.Module):
         positions = torch.arange(self.max_len - length, self.max_len, device=items.device)
         x = self.item_emb(items) * self.scale + self.pos_emb(positions)
         x = self.emb_dropout(x) * real.unsqueeze(-1)
-        causal = torch.ones(length, length, dtype=torch.bool, device=items.device).tril()
-        eye = torch.eye(length, dtype=torch.bool, device=items.device)
-        mask = (causal & (real.unsqueeze(1) | eye)).unsqueeze(1)  # (B, 1, L, L); True = attend
+        mask: torch.Tensor | None = None
+        if not dense:
+            causal = torch.ones(length, length, dtype=torch.bool, device=items.device).tril()
+            eye = torch.eye(length, dtype=torch.bool, device=items.device)
+            mask = (causal & (real.unsqueeze(1) | eye)).unsqueeze(1)  # (B, 1, L, L): attend
         if last_only and not self.blocks:
             x = x[:, -1:]
         for i, block in enumerate(self.blocks):
@@ -257,7 +282,10 @@ class TransformerModel(TorchSequenceModel[TransformerConfig]):
     name = "transformer"
     description = "SASRec-style causal transformer, full-softmax (CE) next-item loss by default."
     config_cls = TransformerConfig
-    version = 2  # 2: independent init/shuffle/dropout/negatives streams (seqrec_bench.seeding)
+    # 2: independent init/shuffle/dropout/negatives streams (seqrec_bench.seeding)
+    # 3: the chunked full-softmax loss, and plain causal attention for batches without padding
+    # (the same functions, rounded differently)
+    version = 3
     long_history_defaults = {
         "max_len": 200,
         "hidden": 64,
@@ -305,7 +333,8 @@ class TransformerModel(TorchSequenceModel[TransformerConfig]):
 
         def loss(batch: SequenceBatch) -> torch.Tensor:
             inputs, targets = batch.items[:, :-1], batch.items[:, 1:]
-            hidden = module(inputs)
+            # every row full (known from the host-side token count): no padding to mask
+            hidden = module(inputs, dense=batch.n_tokens == batch.items.numel())
             real = inputs != 0  # left padding: a real input always has a real next item
             count = batch.n_tokens - batch.size
             h = select_positions(hidden, real, count)
@@ -325,4 +354,6 @@ class TransformerModel(TorchSequenceModel[TransformerConfig]):
 
     def _score_chunk(self, part: Sequences) -> torch.Tensor:
         items = part.padded_tensor(self.config.max_len, side="left", device=self.device)
-        return self.module(items, last_only=True) @ self.module.item_weights().T
+        kept = part.lengths.clip(max=self.config.max_len)
+        dense = bool(len(kept)) and int(kept.min()) == items.shape[1]
+        return self.module(items, last_only=True, dense=dense) @ self.module.item_weights().T

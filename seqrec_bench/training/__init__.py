@@ -11,9 +11,10 @@ from seqrec_bench.training.batches import (
     select_positions,
 )
 from seqrec_bench.training.config import TrainerConfig
-from seqrec_bench.training.device import resolve_device
+from seqrec_bench.training.device import determinism_info, resolve_device, set_deterministic
 from seqrec_bench.training.losses import (
     bce_loss,
+    ce_chunk_rows,
     full_softmax_loss,
     sample_negatives,
     sampled_softmax_loss,
@@ -36,11 +37,14 @@ __all__ = [
     "progress_enabled",
     "progress_mode",
     "resolve_device",
+    "set_deterministic",
+    "determinism_info",
     "SequenceBatch",
     "SequenceBatches",
     "BatchFactory",
     "select_positions",
     "full_softmax_loss",
+    "ce_chunk_rows",
     "bce_loss",
     "sampled_softmax_loss",
     "sample_negatives",

@@ -41,7 +41,9 @@ class TrainerConfig:
             would end past the budget is not started); ``None`` = no limit.
         min_delta: an evaluation counts as an improvement only when it beats the best value so
             far by more than this.
-        amp: run the forward pass under bf16 autocast on CUDA (ignored on other devices).
+        amp: mixed precision of the forward pass: ``"auto"`` (bf16 on CUDA cards that support
+            it, else full precision; full precision on the CPU), ``"off"``, ``"bf16"`` or
+            ``"fp16"`` (with a gradient scaler). See :mod:`seqrec_bench.training.precision`.
     """
 
     optimizer: Literal["adam", "adamw"] = "adam"
@@ -54,7 +56,7 @@ class TrainerConfig:
     eval_every: int = 1
     time_budget: float | None = None
     min_delta: float = 0.0
-    amp: bool = True
+    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "adamw"):
@@ -72,6 +74,12 @@ class TrainerConfig:
             raise ValueError("time_budget must be > 0 seconds (or None for no limit)")
         if self.min_delta < 0:
             raise ValueError("min_delta must be >= 0")
+        if self.amp not in ("auto", "off", "bf16", "fp16"):
+            # amp was a bool before: say what the old values mean now
+            raise ValueError(
+                f"amp must be 'auto', 'off', 'bf16' or 'fp16', not {self.amp!r} "
+                "(the former true is 'auto', false is 'off')"
+            )
 
     @classmethod
     def trainer_fields(cls, config: Any) -> TrainerConfig:

@@ -60,8 +60,9 @@ sequence model; a complete next-item model on the loop itself::
 What the loop guarantees: shuffling from a ``torch.Generator`` on the run's ``"shuffle"`` stream
 and dropout from a forked global RNG seeded with its ``"dropout"`` stream
 (:mod:`seqrec_bench.seeding`; the caller's RNG state is untouched and a fixed seed on the CPU
-gives identical numbers); bf16 autocast on CUDA; no host synchronisation
-inside an epoch (the loss is summed on the device and read once per epoch); a
+gives identical numbers); mixed precision from ``config.amp`` (bf16 autocast on CUDA cards that
+have it by default, fp16 with a gradient scaler on request; :mod:`seqrec_bench.training.precision`);
+no host synchronisation inside an epoch (beyond the overflow check of fp16's gradient scaler) (the loss is summed on the device and read once per epoch); a
 :class:`TrainingError` naming the model and epoch when the loss stops being finite; one entry per
 epoch in ``model.history`` and the kept epoch in ``model.best_epoch``.
 """
@@ -83,6 +84,7 @@ import torch
 from seqrec_bench.errors import SeqbenchError
 from seqrec_bench.seeding import stream_seed, torch_generator
 from seqrec_bench.training.config import TrainerConfig
+from seqrec_bench.training.precision import autocast_context, make_grad_scaler, resolve_amp
 
 if TYPE_CHECKING:
     from seqrec_bench.models.base import Model, Validator
@@ -200,7 +202,8 @@ def train(
             ``best_epoch`` are filled in.
         module: the torch module to optimise (already on ``device``).
         loss_fn: maps one batch to a scalar loss tensor (mean over the batch's positions).
-            Called in training mode, under bf16 autocast on CUDA.
+            Called in training mode, under autocast when ``config.amp`` resolves to a dtype on
+            ``device`` (:func:`~seqrec_bench.training.precision.resolve_amp`).
         batches: called once per epoch with the run's shuffling generator; returns the epoch's
             batches (anything ``loss_fn`` understands). ``len(batches)`` feeds the progress bar.
         config: optimiser, batch and stopping settings (a model config subclassing
@@ -236,13 +239,12 @@ def train(
             f"{', '.join(validator.metric_labels)}"
         )
     params = list(module.parameters() if parameters is None else parameters)
-    optimizer = _make_optimizer(config, params)
+    optimizer = _make_optimizer(config, params, device)
     generator = torch_generator(seed, "shuffle")
-    autocast = (
-        (lambda: torch.autocast(device_type="cuda", dtype=torch.bfloat16))
-        if device.type == "cuda" and config.amp
-        else contextlib.nullcontext
-    )
+    amp_dtype = resolve_amp(config.amp, device)
+    autocast = autocast_context(device, amp_dtype)
+    # fp16 gradients underflow without loss scaling; bf16 and fp32 need none
+    scaler = make_grad_scaler(device, amp_dtype)
     try:
         steps_per_epoch: int | None = len(batches)  # type: ignore[arg-type]
     except TypeError:
@@ -270,10 +272,18 @@ def train(
                 with autocast():
                     loss = loss_fn(batch)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-                optimizer.step()
+                if scaler is None:
+                    loss.backward()
+                    if config.grad_clip is not None:
+                        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+                    optimizer.step()
+                else:
+                    scaler.scale(loss).backward()
+                    if config.grad_clip is not None:
+                        scaler.unscale_(optimizer)  # clip the true gradients, not scaled ones
+                        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+                    scaler.step(optimizer)  # skips the step when a gradient overflowed
+                    scaler.update()
                 total += loss.detach().float()
                 steps += 1
                 progress.step()
@@ -352,11 +362,30 @@ def train(
 
 
 def _make_optimizer(
-    config: TrainerConfig, params: list[torch.nn.Parameter]
+    config: TrainerConfig,
+    params: list[torch.nn.Parameter],
+    device: torch.device | None = None,
 ) -> torch.optim.Optimizer:
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    return cls(
+        params, lr=config.lr, weight_decay=config.weight_decay, **_optimizer_options(device, params)
+    )
+
+
+def _optimizer_options(
+    device: torch.device | None, params: list[torch.nn.Parameter]
+) -> dict[str, Any]:
+    """``fused=True`` on CUDA: one kernel for all parameters instead of several per tensor.
+
+    Only on CUDA (the CPU's fused Adam is a different code path with its own rounding, and the
+    CPU numbers must stay what they were) and only when every parameter is a CUDA float tensor
+    (the fused kernel's requirement).
+    """
+    if device is None or device.type != "cuda" or not params:
+        return {}
+    if all(p.is_cuda and p.is_floating_point() for p in params):
+        return {"fused": True}
+    return {}
 
 
 def _describe(name: str, record: dict[str, float], monitor: str) -> str:

@@ -233,3 +233,39 @@ def test_ids_keep_raw_values(tmp_path: Path) -> None:
     recs = read_file(write(tmp_path, "log.csv", "user,item,timestamp\n7,0012,1\n"))
     # numeric ids become integers: "0012" and "12" are the same item
     assert recs.items.dtype == np.int64 and recs.items.tolist() == [12]
+
+
+@pytest.mark.filterwarnings("error")  # numpy's text parsing must not warn either
+@pytest.mark.parametrize("seed", range(6))
+def test_numeric_sequences_fast_path_equals_the_token_path(seed: int) -> None:
+    from seqrec_bench.data.readers import _numeric_lines, _token_lines
+
+    rng = np.random.default_rng(seed)
+    seps, breaks = [" ", "  ", "\t", " \t "], ["\n", "\r\n", "\r", "\n\n", "\n \n"]
+    lines = []
+    for user in rng.permutation(40) + 1:
+        items = rng.integers(0, 10 ** int(rng.integers(1, 18)), size=int(rng.integers(0, 9)))
+        tokens = [f"{'0' * int(rng.integers(0, 2))}{user}", *map(str, items)]
+        lines.append(str(rng.choice(seps)).join(tokens) + str(rng.choice(seps[:2])) * int(seed % 2))
+    text = "".join(line + str(rng.choice(breaks)) for line in lines)
+    if seed % 3 == 0:
+        text = "\n  \n" + text.rstrip()  # blank lines first, no final break
+    fast, slow = _numeric_lines(text), _token_lines(text)
+    assert fast is not None and slow is not None
+    for got, want in zip(fast, slow, strict=True):
+        assert got.dtype == np.int64 and got.tolist() == want.tolist()
+
+
+@pytest.mark.parametrize(
+    "text", ["u1 2 3\n", "1 -2 3\n", "1 2\x0c3\n", "1 1234567890123456789012 3\n", " \n\t\n", ""]
+)
+def test_numeric_fast_path_leaves_other_text_to_the_token_path(text: str) -> None:
+    from seqrec_bench.data.readers import _numeric_lines
+
+    assert _numeric_lines(text) is None
+
+
+def test_blank_sequences_file_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "seq.txt", "  \n\n\t\n")
+    with pytest.raises(DatasetError, match="is empty"):
+        read_sequences(path)

@@ -147,3 +147,69 @@ def test_read_only_arrays_evaluate_without_warnings(data):
         warnings.simplefilter("error")
         ranks = Evaluator(inputs, targets, metrics=["HR@10"]).ranks(model)
     assert len(ranks) == len(targets)
+
+
+def _reference_ranks(ev: Evaluator, model) -> np.ndarray:
+    """The straightforward evaluation: file order, indices built per batch."""
+    from seqrec_bench.evaluation.ranking import full_ranks
+
+    out = []
+    for start in range(0, ev.n_users, 23):
+        batch = ev.inputs.select(slice(start, start + 23))
+        scores = model.score(batch)
+        targets = torch.from_numpy(ev.targets[start : start + 23].copy())
+        out.append(full_ranks(scores, targets, batch if ev.exclude_seen else None))
+    return torch.cat(out).numpy()
+
+
+@pytest.mark.parametrize("exclude_seen", [True, False])
+@pytest.mark.parametrize("model_cls", [RandomScores, PopularityModel, MarkovModel])
+def test_length_ordered_blocks_give_the_straightforward_ranks(data, model_cls, exclude_seen):
+    model = model_cls().fit(data.train, seed=0)
+    ev = Evaluator(data.test_inputs, data.test_targets(), batch_size=16, exclude_seen=exclude_seen)
+    np.testing.assert_array_equal(ev.ranks(model), _reference_ranks(ev, model))
+
+
+def test_seen_index_is_built_once_per_device(data, monkeypatch):
+    from seqrec_bench.evaluation import evaluator as module
+
+    calls = []
+    build = module._PreparedBatch.build.__func__
+
+    def counting(cls, ev, users, device):
+        calls.append(len(users))
+        return build(cls, ev, users, device)
+
+    monkeypatch.setattr(module._PreparedBatch, "build", classmethod(counting))
+    model = RandomScores().fit(data.train, seed=0)
+    ev = Evaluator(data.valid_inputs, data.valid_targets, batch_size=40)
+    first = ev.ranks(model)
+    n_blocks = len(calls)
+    assert n_blocks == -(-data.valid_inputs.n_users // 40)
+    for _ in range(3):  # the validator of a training run is asked every epoch
+        np.testing.assert_array_equal(ev.ranks(model), first)
+    assert len(calls) == n_blocks
+
+
+class MinusInfScores(RandomScores):
+    name = "minusinf"
+
+    def _score(self, batch):
+        s = super()._score(batch)
+        s[:, 0] = float("-inf")  # "never this item" is allowed
+        return s
+
+
+def test_deferred_finite_check_tells_nan_from_minus_inf(data, monkeypatch):
+    # the accelerator path (one check at the end, suspects scored again), forced on the CPU
+    from seqrec_bench.evaluation import evaluator as module
+
+    monkeypatch.setattr(module, "_defer_finite_check", lambda device: True)
+    ev = Evaluator(data.test_inputs, data.test_targets(), batch_size=50)
+    with pytest.raises(ValueError, match="non-finite"):
+        ev.ranks(NaNModel().fit(data.train, seed=0))
+    model = MinusInfScores().fit(data.train, seed=0)
+    monkeypatch.setattr(module, "_defer_finite_check", lambda device: False)
+    direct = Evaluator(data.test_inputs, data.test_targets(), batch_size=50).ranks(model)
+    monkeypatch.setattr(module, "_defer_finite_check", lambda device: True)
+    np.testing.assert_array_equal(ev.ranks(model), direct)

@@ -81,3 +81,25 @@ def test_cuda_training_and_scoring(cycle_sequences):
     assert scores.device.type == "cuda" and torch.isfinite(scores).all()
     test = Evaluator(split.test_inputs, split.test_targets(), metrics=["NDCG@10"])
     assert test.evaluate(model).metrics["NDCG@10"] > 0.7
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_recurrence_runs_outside_autocast_in_fp32(monkeypatch, dtype):
+    # CUDA's autocast wrapper for cuDNN RNNs casts to fp16 whatever was asked: the GRU must run
+    # with autocast off and fp32 inputs, which CPU autocast lets us check without a GPU
+    module = GRUModule(20, GRUConfig(**_SMALL, dropout=0.0)).eval()
+    seen = []
+    gru_forward = module.gru.forward
+
+    def spy(x, *args, **kwargs):
+        seen.append((torch.is_autocast_enabled("cpu"), x.dtype))
+        return gru_forward(x, *args, **kwargs)
+
+    monkeypatch.setattr(module.gru, "forward", spy)
+    items = torch.randint(1, 21, (3, 8), generator=torch.Generator().manual_seed(0))
+    plain = module(items)
+    with torch.autocast("cpu", dtype=dtype):
+        mixed = module(items)
+    assert seen == [(False, torch.float32), (False, torch.float32)]
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, plain)

@@ -198,3 +198,42 @@ def test_cuda_training_and_scoring(cycle_sequences):
     test = Evaluator(split.test_inputs, split.test_targets(), metrics=["NDCG@10"])
     assert test.evaluate(model).metrics["NDCG@10"] > 0.7
     assert np.isfinite(test.evaluate(cpu).metrics["NDCG@10"])
+
+
+@pytest.mark.parametrize("norm", ["pre", "post"])
+def test_unpadded_batches_take_plain_causal_attention_with_the_same_result(norm):
+    cfg = TransformerConfig(**{**_SMALL, "norm": norm, "dropout": 0.0})
+    module = SASRecModule(30, cfg).eval()
+    items = torch.randint(1, 31, (5, 12), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for last_only in (False, True):
+            masked = module(items, last_only=last_only)
+            causal = module(items, last_only=last_only, dense=True)
+            torch.testing.assert_close(causal, masked, rtol=1e-5, atol=1e-6)
+
+
+def test_training_and_scoring_use_is_causal_only_without_padding(monkeypatch):
+    import torch.nn.functional as F
+
+    from seqrec_bench.models import transformer as module
+
+    calls = []
+    sdpa = F.scaled_dot_product_attention
+
+    def spy(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False):
+        calls.append((attn_mask is None, is_causal, q.shape[2]))
+        return sdpa(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal)
+
+    monkeypatch.setattr(module.F, "scaled_dot_product_attention", spy)
+    full = Sequences.from_lists([[1, 2, 3, 4, 5, 6, 7]] * 4, n_items=8)  # all longer than max_len
+    model = TransformerModel(**{**_SMALL, "max_len": 5, "n_blocks": 1}, max_epochs=1)
+    model.fit(full, seed=0)
+    assert calls and all(no_mask and causal for no_mask, causal, _ in calls)
+    calls.clear()
+    model.score(full)  # the last query alone: no mask, and nothing to make causal
+    assert calls == [(True, False, 1)]
+    calls.clear()
+    padded = Sequences.from_lists([[1, 2, 3, 4, 5, 6, 7], [2, 3]] * 2, n_items=8)
+    model.fit(padded, seed=0)
+    model.score(padded)
+    assert calls and all(not no_mask and not causal for no_mask, causal, _ in calls)

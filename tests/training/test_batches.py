@@ -83,3 +83,23 @@ def test_invalid_arguments(seqs):
         SequenceBatches(seqs, batch_size=2, max_len=4, side="middle")
     with pytest.raises(ValueError):
         SequenceBatches(seqs, batch_size=0, max_len=4)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_host_kept_batches_take_the_copy_path_with_the_same_batches(side):
+    # keep_on_device=False is the path of a large data set on an accelerator (a pinned host
+    # matrix, one non_blocking copy per batch); on the CPU it runs the same copies
+    rng = np.random.default_rng(0)
+    seqs = Sequences.from_lists(
+        [list(rng.integers(1, 30, size=rng.integers(2, 15))) for _ in range(70)], n_items=30
+    )
+    kw = {"batch_size": 16, "max_len": 9, "side": side, "bucket": 2}
+    kept = SequenceBatches(seqs, keep_on_device=True, **kw)
+    moved = SequenceBatches(seqs, keep_on_device=False, **kw)
+    assert not moved._on_device
+    a = list(kept(torch.Generator().manual_seed(3)))
+    b = list(moved(torch.Generator().manual_seed(3)))
+    assert len(a) == len(b) > 1
+    for x, y in zip(a, b, strict=True):
+        assert torch.equal(x.items, y.items) and torch.equal(x.lengths, y.lengths)
+        assert torch.equal(x.rows, y.rows) and x.n_tokens == y.n_tokens
