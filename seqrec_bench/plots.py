@@ -238,9 +238,10 @@ def plot_tuning(
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial")
     ax.set_ylabel(f"best validation {metric} so far")
-    ax.set_title(
-        f"{record.get('dataset_name', '')}: {record.get('settings', {}).get('budget', '')}"
-    )
+    import textwrap
+
+    title = f"{record.get('dataset_name', '')}: {record.get('settings', {}).get('budget', '')}"
+    ax.set_title(textwrap.fill(title, 60), fontsize=10)  # a budget sentence can be long
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
