@@ -101,6 +101,45 @@ DuplicatesOption = Annotated[
 ]
 
 
+# Options shared by `run` and `tune` (one definition, one help text).
+ModelsOption = Annotated[
+    str,
+    typer.Option("--models", "-m", help="Comma-separated model names (see `seqbench models`)."),
+]
+FormatOption = Annotated[
+    DataFormat | None,
+    typer.Option("--format", help="Format of a local file (auto-detected when omitted)."),
+]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Folder (or zip) with already-downloaded data."),
+]
+DeviceOption = Annotated[
+    str, typer.Option("--device", help="auto (cuda > mps > cpu), cpu, cuda or cuda:N.")
+]
+SyntheticOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--synthetic",
+        help="Synthetic generator option KEY=VALUE, e.g. n_users=500 (repeatable; see `seqbench datasets`).",
+    ),
+]
+MinUserOption = Annotated[
+    int | None,
+    typer.Option(
+        "--min-user-interactions",
+        help="k-core threshold for users (default: the data set's preset).",
+    ),
+]
+MinItemOption = Annotated[
+    int | None,
+    typer.Option(
+        "--min-item-interactions",
+        help="k-core threshold for items (default: the data set's preset).",
+    ),
+]
+
+
 SplitOption = Annotated[
     str,
     typer.Option(
@@ -275,10 +314,7 @@ def _root(
 @app.command()
 def run(
     ctx: typer.Context,
-    models: Annotated[
-        str,
-        typer.Option("--models", "-m", help="Comma-separated model names (see `seqbench models`)."),
-    ] = "",
+    models: ModelsOption = "",
     dataset: Annotated[
         str,
         typer.Option(
@@ -287,14 +323,8 @@ def run(
             help="Named data set (ml-1m, ml-100k, ml-20m, synthetic) or a file path.",
         ),
     ] = "ml-1m",
-    fmt: Annotated[
-        DataFormat | None,
-        typer.Option("--format", help="Format of a local file (auto-detected when omitted)."),
-    ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option("--data-dir", help="Folder (or zip) with already-downloaded data."),
-    ] = None,
+    fmt: FormatOption = None,
+    data_dir: DataDirOption = None,
     seeds: Annotated[
         str, typer.Option("--seeds", help="Comma-separated seeds; every model runs once per seed.")
     ] = "0",
@@ -321,9 +351,7 @@ def run(
     gts_valid: GtsValidOption = None,
     gts_valid_share: GtsValidShareOption = None,
     gts_seed: GtsSeedOption = None,
-    device: Annotated[
-        str, typer.Option("--device", help="auto (cuda > mps > cpu), cpu, cuda or cuda:N.")
-    ] = "auto",
+    device: DeviceOption = "auto",
     output: Annotated[
         Path | None,
         typer.Option(
@@ -359,30 +387,12 @@ def run(
     min_rating: Annotated[
         float | None, typer.Option("--min-rating", help="Drop interactions rated below this.")
     ] = None,
-    min_user: Annotated[
-        int | None,
-        typer.Option(
-            "--min-user-interactions",
-            help="k-core threshold for users (default: the data set's preset).",
-        ),
-    ] = None,
-    min_item: Annotated[
-        int | None,
-        typer.Option(
-            "--min-item-interactions",
-            help="k-core threshold for items (default: the data set's preset).",
-        ),
-    ] = None,
+    min_user: MinUserOption = None,
+    min_item: MinItemOption = None,
     columns: ColumnsOption = None,
     duplicates: DuplicatesOption = None,
     tie_order: TieOrderOption = None,
-    synthetic: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--synthetic",
-            help="Synthetic generator option KEY=VALUE, e.g. n_users=500 (repeatable; see `seqbench datasets`).",
-        ),
-    ] = None,
+    synthetic: SyntheticOption = None,
     jobs: Annotated[
         int,
         typer.Option(
@@ -567,10 +577,7 @@ class Sampler(StrEnum):
 @app.command()
 def tune(
     ctx: typer.Context,
-    models: Annotated[
-        str,
-        typer.Option("--models", "-m", help="Comma-separated model names (see `seqbench models`)."),
-    ] = "",
+    models: ModelsOption = "",
     dataset: Annotated[
         str,
         typer.Option("--dataset", "-d", help="Named data set or a file path (one)."),
@@ -630,29 +637,14 @@ def tune(
             help="Median-prune neural trials on their per-epoch validation curve.",
         ),
     ] = True,
-    fmt: Annotated[
-        DataFormat | None,
-        typer.Option("--format", help="Format of a local file (auto-detected when omitted)."),
-    ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option("--data-dir", help="Folder (or zip) with already-downloaded data."),
-    ] = None,
-    synthetic: Annotated[
-        list[str] | None,
-        typer.Option("--synthetic", help="Synthetic generator option KEY=VALUE (repeatable)."),
-    ] = None,
+    fmt: FormatOption = None,
+    data_dir: DataDirOption = None,
+    synthetic: SyntheticOption = None,
     min_rating: Annotated[
         float | None, typer.Option("--min-rating", help="Drop interactions rated below this.")
     ] = None,
-    min_user: Annotated[
-        int | None,
-        typer.Option("--min-user-interactions", help="k-core threshold for users."),
-    ] = None,
-    min_item: Annotated[
-        int | None,
-        typer.Option("--min-item-interactions", help="k-core threshold for items."),
-    ] = None,
+    min_user: MinUserOption = None,
+    min_item: MinItemOption = None,
     columns: ColumnsOption = None,
     duplicates: DuplicatesOption = None,
     tie_order: TieOrderOption = None,
@@ -671,9 +663,7 @@ def tune(
     gts_valid: GtsValidOption = None,
     gts_valid_share: GtsValidShareOption = None,
     gts_seed: GtsSeedOption = None,
-    device: Annotated[
-        str, typer.Option("--device", help="auto (cuda > mps > cpu), cpu, cuda or cuda:N.")
-    ] = "auto",
+    device: DeviceOption = "auto",
     jobs: Annotated[
         int,
         typer.Option(
