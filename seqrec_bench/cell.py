@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -142,6 +144,23 @@ def _cell_environment(device: str, threads: int) -> dict[str, Any]:
     return env
 
 
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[int]:
+    """torch's CPU threads set to ``threads`` for the block (``None``: left as they are), then
+    restored; yields the number in effect (recorded in the cell)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    wanted = threads or previous
+    if wanted != previous:
+        torch.set_num_threads(wanted)
+    try:
+        yield wanted
+    finally:
+        if wanted != previous:
+            torch.set_num_threads(previous)
+
+
 def run_cell(data: PreparedData, task: CellTask, device: str | None = None) -> CellResult:
     """Fit, validate and test one cell; no I/O.
 
@@ -177,7 +196,6 @@ def run_cell(data: PreparedData, task: CellTask, device: str | None = None) -> C
 
 
 def _run_cell(data: PreparedData, task: CellTask, device: str | None) -> CellResult:
-    import torch
 
     from seqrec_bench.environment import PeakRSS, gpu_peak_mb, reset_gpu_peak
     from seqrec_bench.evaluation import Evaluator
@@ -188,11 +206,7 @@ def _run_cell(data: PreparedData, task: CellTask, device: str | None) -> CellRes
     ident = task.identity
     device = device or task.device
     split = data.split
-    previous_threads = torch.get_num_threads()
-    threads = task.threads or previous_threads
-    if threads != previous_threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(task.threads) as threads:
         cls = get_model_class(ident.fields["model_name"])
         config = config_from_dict(cls.config_cls, dict(ident.fields["config"]))
         valid_negs, test_negs = data.negatives.get(ident.seed, (None, None))
@@ -274,9 +288,6 @@ def _run_cell(data: PreparedData, task: CellTask, device: str | None) -> CellRes
         repeat = seen_targets(split.test_targets(), split.test_inputs)
         record["repeat_targets"] = int(repeat.sum())
         return CellResult(ident, record, test_result.ranks, repeat, test_owner)
-    finally:
-        if threads != previous_threads:
-            torch.set_num_threads(previous_threads)
 
 
 def run_cell_safely(

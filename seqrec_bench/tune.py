@@ -200,9 +200,8 @@ def run_trial(data: PreparedData, task: CellTask, device: str | None = None) -> 
         ``pruned``), ``value`` (the objective, ``None`` when pruned), the validation curve and
         times, and whose ranks are the validation ranks (empty when pruned).
     """
-    import torch
 
-    from seqrec_bench.cell import _cell_environment, _time_to_best
+    from seqrec_bench.cell import _cell_environment, _time_to_best, torch_threads
     from seqrec_bench.environment import PeakRSS, gpu_peak_mb, reset_gpu_peak
     from seqrec_bench.evaluation import Evaluator
     from seqrec_bench.models.base import config_from_dict, config_to_dict
@@ -213,11 +212,8 @@ def run_trial(data: PreparedData, task: CellTask, device: str | None = None) -> 
     metric = str(trial.get("metric", MONITOR_METRIC))
     device = device or task.device
     split = data.split
-    previous_threads = torch.get_num_threads()
-    threads = task.threads or previous_threads
-    if threads != previous_threads:
-        torch.set_num_threads(threads)
-    try:
+
+    with torch_threads(task.threads) as threads:
         cls = get_model_class(ident.fields["model_name"])
         config = config_from_dict(cls.config_cls, dict(ident.fields["config"]))
         valid_negs, _ = data.negatives.get(ident.seed, (None, None))
@@ -288,9 +284,6 @@ def run_trial(data: PreparedData, task: CellTask, device: str | None = None) -> 
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         return CellResult(ident, record, ranks, None)
-    finally:
-        if threads != previous_threads:
-            torch.set_num_threads(previous_threads)
 
 
 # -- the study settings -----------------------------------------------------------------------
