@@ -27,6 +27,7 @@ from seqrec_bench.training import (
     full_softmax_loss,
     select_positions,
 )
+from seqrec_bench.training.dropout import Dropout
 from seqrec_bench.training.precision import autocast_disabled
 
 __all__ = ["GRUModel", "GRUConfig", "GRUModule"]
@@ -71,7 +72,7 @@ class GRUModule(nn.Module):
     def __init__(self, n_items: int, cfg: GRUConfig) -> None:
         super().__init__()
         self.item_emb = nn.Embedding(n_items + 1, cfg.hidden, padding_idx=0)
-        self.emb_dropout = nn.Dropout(cfg.dropout)
+        self.emb_dropout = Dropout(cfg.dropout)
         self.gru = nn.GRU(
             cfg.hidden,
             cfg.hidden,
@@ -79,7 +80,7 @@ class GRUModule(nn.Module):
             batch_first=True,
             dropout=cfg.dropout if cfg.n_layers > 1 else 0.0,
         )
-        self.out_dropout = nn.Dropout(cfg.dropout)
+        self.out_dropout = Dropout(cfg.dropout)
         nn.init.normal_(self.item_emb.weight, std=cfg.init_std)
         with torch.no_grad():
             self.item_emb.weight[0].zero_()
@@ -126,7 +127,9 @@ class GRUModel(TorchSequenceModel[GRUConfig]):
     config_cls = GRUConfig
     # 2: independent init/shuffle/dropout streams (seqrec_bench.seeding)
     # 3: the chunked full-softmax loss (the same loss, rounded differently)
-    version = 3
+    # 4: dropout masks drawn 16 bits at a time on the CPU (training.dropout), and jittered
+    # length order in bucketed batches
+    version = 4
     long_history_defaults = {"max_len": 200, "dropout": 0.1}
     search_space = {
         "lr": Param.float(1e-4, 1e-2, log=True),

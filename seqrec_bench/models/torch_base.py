@@ -8,7 +8,8 @@ model supplies the network, the loss and the scores of one chunk::
 
     from dataclasses import dataclass
 
-    import torch
+    import numpy as np
+import torch
     from seqrec_bench.models import TorchSequenceModel
     from seqrec_bench.training import TrainerConfig, full_softmax_loss, select_positions
 
@@ -65,6 +66,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal, TypeVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -117,6 +119,9 @@ class TorchSequenceModel(Model[TC]):
     long_history_defaults: ClassVar[Mapping[str, Any]] = {}
     padding_side: ClassVar[Literal["left", "right"]] = "left"
     score_chunk: ClassVar[int] = 1024
+    #: Positions (users x the chunk's width) encoded at once when scoring; ``None`` = chunks of
+    #: :attr:`score_chunk` users in the batch's order.
+    score_tokens: ClassVar[int | None] = None
     #: What the default :meth:`_make_batches` does; a model that overrides it says what it does.
     training_samples: ClassVar[str] = (
         "one window per user of the last max_len + 1 training items, a next-item loss at every "
@@ -199,11 +204,45 @@ class TorchSequenceModel(Model[TC]):
 
     def _score(self, batch: Sequences) -> torch.Tensor:
         self.module.eval()
-        out = [
-            self._score_chunk(batch.select(slice(start, start + self.score_chunk)))
-            for start in range(0, batch.n_users, self.score_chunk)
-        ]
-        if not out:
+        if batch.n_users == 0:
             return torch.zeros((0, self.n_items), device=self.device)
+        chunks, order = self._score_chunks(batch)
+        part = batch if order is None else batch.select(order)
+        out = [self._score_chunk(part.select(slice(lo, hi))) for lo, hi in chunks]
         # one chunk (the usual case): no copy of the (users, n_items) scores
-        return out[0].float() if len(out) == 1 else torch.cat(out).float()
+        scores = out[0].float() if len(out) == 1 else torch.cat(out).float()
+        if order is None:
+            return scores
+        inverse = torch.from_numpy(np.argsort(order)).to(scores.device)
+        return scores.index_select(0, inverse)
+
+    def _score_chunks(self, batch: Sequences) -> tuple[list[tuple[int, int]], np.ndarray | None]:
+        """Row ranges of at most :attr:`score_chunk` users and :attr:`score_tokens` positions.
+
+        With a token budget, users are taken in order of their (``max_len``-capped) length, so
+        that a chunk is as wide as its own longest user: short users are not padded to the
+        longest one of the batch. Returns the ranges and the order (``None`` when the batch is
+        already in length order, as the evaluator's blocks are).
+        """
+        n = batch.n_users
+        budget = self.score_tokens
+        if budget is None:
+            return [
+                (lo, min(n, lo + self.score_chunk)) for lo in range(0, n, self.score_chunk)
+            ], None
+        cap = getattr(self.config, "max_len", None)
+        lengths = batch.lengths if not isinstance(cap, int) else np.minimum(batch.lengths, cap)
+        order: np.ndarray | None = None
+        if len(lengths) > 1 and bool((np.diff(lengths) < 0).any()):
+            order = np.argsort(lengths, kind="stable")
+            lengths = lengths[order]
+        width = np.maximum(lengths, 1)
+        chunks, lo = [], 0
+        while lo < n:
+            # the widest user of a chunk is its last (lengths ascend): grow while it fits
+            ahead = width[lo : lo + self.score_chunk]
+            fits = int(np.searchsorted(ahead * np.arange(1, len(ahead) + 1), budget, side="right"))
+            hi = lo + max(1, fits)
+            chunks.append((lo, hi))
+            lo = hi
+        return chunks, order

@@ -22,6 +22,9 @@ __all__ = ["SequenceBatch", "SequenceBatches", "BatchFactory", "select_positions
 #: Largest padded matrix (bytes) kept on an accelerator for the whole run; larger data stays in
 #: pinned host memory and moves one batch at a time.
 _DEVICE_DATA_BUDGET = 1 << 30
+#: How far apart (as a ratio) two users' lengths may be and still swap places in a bucketed
+#: epoch's length order (see ``SequenceBatches(bucket=...)``).
+BUCKET_JITTER = 1.5
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,9 @@ class SequenceBatches:
         shuffle: draw a new order every epoch from the generator (``False``: file order).
         bucket: when > 1, sort users by length inside pools of ``bucket * batch_size`` shuffled
             users before cutting batches, then shuffle the batch order. Batches of similar
-            lengths waste less compute on padding; the pools keep the order random.
+            lengths waste less compute on padding; the pools keep the order random, and the
+            sort key is the length times a random factor in ``[1, BUCKET_JITTER)`` drawn every
+            epoch, so that users of similar lengths do not share a batch every epoch.
         keep_on_device: keep the padded matrix on ``device`` for the whole run (``None``: when it
             is smaller than 1 GiB, or always on the CPU).
 
@@ -152,11 +157,16 @@ class SequenceBatches:
             perm = np.arange(n)
         if self.bucket > 1 and self.shuffle:
             pool = self.bucket * self.batch_size
+            # sort by length times a random factor in [1, BUCKET_JITTER): users whose lengths
+            # are within that factor of each other change places from epoch to epoch, so a
+            # batch's members are not the same every epoch (a plain sort of a pool that holds
+            # the whole data set would fix them), at a little more padding
+            jitter = torch.rand(n, generator=generator, dtype=torch.float64).numpy()
+            key = np.log(np.maximum(self.lengths[perm], 1)) + np.log(BUCKET_JITTER) * jitter
             chunks = []
             for start in range(0, n, pool):
-                part = perm[start : start + pool]
-                # stable sort: equal lengths keep their shuffled order
-                chunks.append(part[np.argsort(-self.lengths[part], kind="stable")])
+                part = slice(start, start + pool)
+                chunks.append(perm[part][np.argsort(-key[part], kind="stable")])
             perm = np.concatenate(chunks) if chunks else perm
         batches = [perm[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
         if self.bucket > 1 and self.shuffle and len(batches) > 1:

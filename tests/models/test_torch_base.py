@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 import torch
 
-from seqrec_bench.data import LeaveOneOutSplit
+from seqrec_bench.data import LeaveOneOutSplit, Sequences
 from seqrec_bench.models import GRUModel, TorchSequenceModel, TransformerModel
 from seqrec_bench.seeding import stream_seed
 from seqrec_bench.testing import ModelContract, cycle_sequences
@@ -104,6 +105,37 @@ def test_scores_do_not_depend_on_the_chunk_size(split, monkeypatch):
     assert model.score(split.test_inputs.select(slice(0, 0))).shape == (0, split.n_items)
 
 
+def test_a_token_budget_scores_similar_lengths_together_in_the_callers_order(monkeypatch):
+    # users of very different lengths, out of order: each chunk must hold at most
+    # score_tokens positions (users x its widest user), and rows come back in input order
+    rng = np.random.default_rng(0)
+    lengths = rng.permutation(np.r_[np.full(20, 2), np.full(20, 9), np.full(5, 30)])
+    seqs = Sequences.from_lengths(rng.integers(1, 12, size=lengths.sum()), lengths, 11)
+    model = TransformerModel(**{"max_len": 20, "hidden": 8, "n_heads": 2}, max_epochs=1)
+    model.fit(seqs, seed=0)
+    monkeypatch.setattr(TransformerModel, "score_tokens", None)
+    whole = model.score(seqs)
+    monkeypatch.setattr(TransformerModel, "score_tokens", 100)
+    widths = []
+    original = TransformerModel._score_chunk
+    monkeypatch.setattr(
+        TransformerModel,
+        "_score_chunk",
+        lambda self, part: (
+            widths.append((part.n_users, int(part.lengths.max()))) or original(self, part)
+        ),
+    )
+    torch.testing.assert_close(model.score(seqs), whole, rtol=1e-5, atol=1e-5)
+    assert sum(n for n, _ in widths) == seqs.n_users
+    assert all(n * min(w, 20) <= 100 for n, w in widths)
+    assert len(widths) < seqs.n_users  # the short users share chunks
+    # one user wider than the budget still gets a chunk of its own
+    monkeypatch.setattr(TransformerModel, "score_tokens", 10)
+    widths.clear()
+    torch.testing.assert_close(model.score(seqs), whole, rtol=1e-5, atol=1e-5)
+    assert all(n == 1 for n, w in widths if w >= 10)
+
+
 def test_long_history_defaults_apply_by_median_length():
     assert BagModel.default_config(None) == BagConfig()
     assert BagModel.default_config({"length": {"median": 49.0}}) == BagConfig()
@@ -133,6 +165,7 @@ def test_default_batches_need_max_len(split):
 def test_versions():
     from seqrec_bench.models import MarkovModel, PopularityModel
 
-    # 2: the random streams of seqrec_bench.seeding; 3: the chunked full-softmax loss
-    assert TransformerModel.version == GRUModel.version == 3
+    # 2: the random streams of seqrec_bench.seeding; 3: the chunked full-softmax loss;
+    # 4: the CPU dropout masks and the jittered length buckets
+    assert TransformerModel.version == GRUModel.version == 4
     assert MarkovModel.version == PopularityModel.version == BagModel.version == 1

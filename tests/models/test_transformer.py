@@ -226,7 +226,10 @@ def test_training_and_scoring_use_is_causal_only_without_padding(monkeypatch):
 
     monkeypatch.setattr(module.F, "scaled_dot_product_attention", spy)
     full = Sequences.from_lists([[1, 2, 3, 4, 5, 6, 7]] * 4, n_items=8)  # all longer than max_len
-    model = TransformerModel(**{**_SMALL, "max_len": 5, "n_blocks": 1}, max_epochs=1)
+    # without dropout on the attention weights (with it, CPU training writes attention out:
+    # test_cpu_attention_with_dropout_is_sdpa_with_a_dropout_mask)
+    small = {**_SMALL, "max_len": 5, "n_blocks": 1, "attn_dropout": 0.0}
+    model = TransformerModel(**small, max_epochs=1)
     model.fit(full, seed=0)
     assert calls and all(no_mask and causal for no_mask, causal, _ in calls)
     calls.clear()
@@ -237,3 +240,33 @@ def test_training_and_scoring_use_is_causal_only_without_padding(monkeypatch):
     model.fit(padded, seed=0)
     model.score(padded)
     assert calls and all(not no_mask and not causal for no_mask, causal, _ in calls)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_cpu_attention_with_dropout_is_sdpa_with_a_dropout_mask(masked):
+    import torch.nn.functional as F
+
+    from seqrec_bench.models.transformer import _cpu_attention_with_dropout
+    from seqrec_bench.training.dropout import keep_mask
+
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(3, 2, 6, 4, generator=gen) for _ in range(3))
+    mask = None
+    if masked:  # left padding of 2 in row 0; every row attends to itself
+        real = torch.ones(3, 6, dtype=torch.bool)
+        real[0, :2] = False
+        causal = torch.ones(6, 6, dtype=torch.bool).tril()
+        mask = (causal & (real.unsqueeze(1) | torch.eye(6, dtype=torch.bool))).unsqueeze(1)
+    # a rate below the 16-bit grid drops nothing: plain attention
+    plain = _cpu_attention_with_dropout(q, k, v, mask, 1e-7)
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
+    torch.testing.assert_close(plain, expected)
+    # with dropout: the weights times the mask the same draws give, scaled by 1 / keep rate
+    torch.manual_seed(1)
+    out = _cpu_attention_with_dropout(q, k, v, mask, 0.25)
+    torch.manual_seed(1)
+    keep = keep_mask((3, 2, 6, 6), 0.25, torch.device("cpu"))
+    causal = torch.ones(6, 6, dtype=torch.bool).tril() if mask is None else mask
+    weights = torch.softmax((q @ k.transpose(-2, -1) / 2.0).masked_fill(~causal, -torch.inf), -1)
+    torch.testing.assert_close(out, (weights * keep / 0.75) @ v)
+    assert not keep.all()

@@ -68,6 +68,22 @@ def test_bucketing_cuts_padding(rng):
     assert padded_cells(16) < 0.7 * padded_cells(0)
 
 
+def test_bucketed_batches_change_members_from_epoch_to_epoch(rng):
+    # one pool holds every user: a plain length sort would give the same batches every epoch
+    lengths = rng.integers(2, 60, size=256)
+    seqs = Sequences.from_lengths(rng.integers(1, 50, size=lengths.sum()), lengths, 50)
+    batches = SequenceBatches(seqs, batch_size=32, max_len=50, bucket=8)
+
+    def members(seed: int) -> set[frozenset[int]]:
+        return {frozenset(b.tolist()) for b in batches.order(_gen(seed))}
+
+    assert len(members(1) & members(2)) <= 1
+    # and the batches are still of similar lengths: far less padding than random batches
+    plain = SequenceBatches(seqs, batch_size=32, max_len=50)
+    cells = [sum(b.items.numel() for b in x(_gen(5))) for x in (batches, plain)]
+    assert cells[0] < 0.8 * cells[1]
+
+
 def test_select_positions_matches_boolean_indexing(rng):
     x = torch.randn(4, 6, 3)
     mask = torch.from_numpy(rng.random((4, 6)) > 0.4)
