@@ -333,8 +333,17 @@ def config_fields(config_cls: type) -> list[dataclasses.Field[Any]]:
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
-    """A config as a plain dict (JSON/TOML friendly)."""
-    return dataclasses.asdict(config)
+    """A config as a plain dict (JSON/TOML friendly).
+
+    Fields named in the config class's ``identity_defaults`` (fields added after cells were
+    first stored, e.g. ``TrainerConfig.compile``) are left out while they hold that value, so
+    that adding them did not change the stored form, or the identity, of any earlier cell.
+    """
+    out = dataclasses.asdict(config)
+    for name, value in getattr(type(config), "identity_defaults", {}).items():
+        if name in out and out[name] == value:
+            del out[name]
+    return out
 
 
 def _field_values(config: Any) -> dict[str, Any]:

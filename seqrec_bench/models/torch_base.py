@@ -82,6 +82,7 @@ from seqrec_bench.training import (
     seeded,
     train,
 )
+from seqrec_bench.training.compile import COMPILE_WIDTH_MULTIPLE
 
 __all__ = ["TorchSequenceModel"]
 
@@ -190,6 +191,7 @@ class TorchSequenceModel(Model[TC]):
             side=self.padding_side,
             device=self.device,
             bucket=int(getattr(cfg, "bucket", 0)),
+            width_multiple=COMPILE_WIDTH_MULTIPLE if getattr(cfg, "compile", False) else 1,
         )
 
     # -- the Model contract ---------------------------------------------------------------------

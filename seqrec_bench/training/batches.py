@@ -90,6 +90,8 @@ class SequenceBatches:
             epoch, so that users of similar lengths do not share a batch every epoch.
         keep_on_device: keep the padded matrix on ``device`` for the whole run (``None``: when it
             is smaller than 1 GiB, or always on the CPU).
+        width_multiple: round every batch's width up to a multiple of this (at most the full
+            ``max_len``), so that a compiled training step sees a few shapes only.
 
     Example:
         >>> seqs = Sequences.from_lists([[1, 2, 3], [2, 4], [5]], n_items=5)
@@ -110,6 +112,7 @@ class SequenceBatches:
         shuffle: bool = True,
         bucket: int = 0,
         keep_on_device: bool | None = None,
+        width_multiple: int = 1,
     ) -> None:
         if side not in ("left", "right"):
             raise ValueError(f"side must be 'left' or 'right', not {side!r}")
@@ -120,6 +123,9 @@ class SequenceBatches:
         self.side = side
         self.shuffle = shuffle
         self.bucket = int(bucket)
+        if int(width_multiple) < 1:
+            raise ValueError("width_multiple must be >= 1")
+        self.width_multiple = int(width_multiple)
         #: rows of ``sequences`` that take part (at least ``min_length`` items)
         self.users = np.flatnonzero(sequences.lengths >= min_length)
         kept = sequences.select(self.users).tail(max_len)
@@ -187,6 +193,8 @@ class SequenceBatches:
             start += len(idx)
             lengths = self.lengths[idx]
             width = max(int(lengths.max()), 1)
+            # a few fixed widths (what a compiled step wants) instead of one per longest user
+            width = min(self.width, -(-width // self.width_multiple) * self.width_multiple)
             block = self._matrix.index_select(0, rows)
             block = block[:, self.width - width :] if self.side == "left" else block[:, :width]
             lens = self._lengths_t.index_select(0, rows)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 __all__ = ["TrainerConfig"]
 
@@ -44,7 +44,15 @@ class TrainerConfig:
         amp: mixed precision of the forward pass: ``"auto"`` (bf16 on CUDA cards that support
             it, else full precision; full precision on the CPU), ``"off"``, ``"bf16"`` or
             ``"fp16"`` (with a gradient scaler). See :mod:`seqrec_bench.training.precision`.
+        compile: run the training steps through ``torch.compile`` (static shapes, batch widths
+            rounded up to a multiple of 64), falling back to eager mode with a warning where
+            it cannot compile; scoring stays eager. See :mod:`seqrec_bench.training.compile`.
     """
+
+    #: Fields added after cells were first stored, with the value that leaves them out of a
+    #: config's stored form (and so of a cell's identity): turning them on re-keys a cell,
+    #: adding them did not.
+    identity_defaults: ClassVar[dict[str, Any]] = {"compile": False}
 
     optimizer: Literal["adam", "adamw"] = "adam"
     lr: float = 1e-3
@@ -57,6 +65,7 @@ class TrainerConfig:
     time_budget: float | None = None
     min_delta: float = 0.0
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "adamw"):
@@ -80,6 +89,9 @@ class TrainerConfig:
                 f"amp must be 'auto', 'off', 'bf16' or 'fp16', not {self.amp!r} "
                 "(the former true is 'auto', false is 'off')"
             )
+
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"compile must be true or false, not {self.compile!r}")
 
     @classmethod
     def trainer_fields(cls, config: Any) -> TrainerConfig:

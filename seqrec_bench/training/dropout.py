@@ -14,8 +14,8 @@ reciprocal of *that* keep rate, so the output is unbiased exactly. The draws com
 global generator, like ``F.dropout``'s, so :func:`seqrec_bench.training.seeded` and the
 trainer's forked RNG make them reproducible.
 
-On other devices (CUDA, MPS) :func:`dropout` is ``F.dropout``: there the mask is drawn by a
-fused kernel and costs little.
+On other devices (CUDA, MPS), and inside ``torch.compile``, :func:`dropout` is ``F.dropout``:
+there the mask is drawn by a fused kernel and costs little.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from seqrec_bench.training.compile import is_compiling
 
 __all__ = ["dropout", "Dropout", "keep_mask"]
 
@@ -57,7 +59,8 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     """
     if not training or p == 0.0:
         return x
-    if x.device.type != "cpu" or not 0.0 < p < 1.0:
+    if x.device.type != "cpu" or not 0.0 < p < 1.0 or is_compiling():
+        # accelerators draw masks in a fused kernel; inductor generates its own random numbers
         return F.dropout(x, p, training)
     dropped = round(p * _GRID)
     if dropped == 0:

@@ -70,6 +70,7 @@ epoch in ``model.history`` and the kept epoch in ``model.best_epoch``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -83,6 +84,7 @@ import torch
 
 from seqrec_bench.errors import SeqbenchError
 from seqrec_bench.seeding import stream_seed, torch_generator
+from seqrec_bench.training.compile import CompiledForward
 from seqrec_bench.training.config import TrainerConfig
 from seqrec_bench.training.precision import autocast_context, make_grad_scaler, resolve_amp
 
@@ -111,6 +113,9 @@ class TrainResult:
         stop_reason: ``"patience"``, ``"max_epochs"`` or ``"time_budget"``.
         seconds: wall time of the whole loop, evaluations included.
         history: the same per-epoch records appended to ``model.history``.
+        compiled: ``None`` without ``config.compile``; else whether the training steps ran
+            compiled to the end (``False``: it fell back to eager mode, see ``compile_error``).
+        compile_error: why ``torch.compile`` was given up, when it was.
     """
 
     best_epoch: int
@@ -119,6 +124,8 @@ class TrainResult:
     stop_reason: str
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    compiled: bool | None = None
+    compile_error: str | None = None
 
 
 @contextlib.contextmanager
@@ -245,6 +252,7 @@ def train(
     autocast = autocast_context(device, amp_dtype)
     # fp16 gradients underflow without loss scaling; bf16 and fp32 need none
     scaler = make_grad_scaler(device, amp_dtype)
+    compiled = CompiledForward(module, name) if config.compile else None
     try:
         steps_per_epoch: int | None = len(batches)  # type: ignore[arg-type]
     except TypeError:
@@ -269,8 +277,11 @@ def train(
             steps = 0
             progress.start_epoch(epoch)
             for batch in batches(generator):
-                with autocast():
-                    loss = loss_fn(batch)
+                with autocast(), compiled.active() if compiled else contextlib.nullcontext():
+                    if compiled is None:
+                        loss = loss_fn(batch)
+                    else:
+                        loss = compiled.run(functools.partial(loss_fn, batch))
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is None:
                     loss.backward()
@@ -358,6 +369,8 @@ def train(
         stop_reason=stop_reason,
         seconds=time.perf_counter() - start,
         history=history,
+        compiled=None if compiled is None else compiled.enabled,
+        compile_error=None if compiled is None else compiled.failed,
     )
 
 
