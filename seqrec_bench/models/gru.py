@@ -127,8 +127,8 @@ class GRUModel(TorchSequenceModel[GRUConfig]):
     config_cls = GRUConfig
     # 2: independent init/shuffle/dropout streams (seqrec_bench.seeding)
     # 3: the chunked full-softmax loss (the same loss, rounded differently)
-    # 4: dropout masks drawn 16 bits at a time on the CPU (training.dropout), and jittered
-    # length order in bucketed batches
+    # 4: dropout masks drawn 16 bits at a time on the CPU (training.dropout), the recurrence
+    # run on length groups of each batch on the CPU, jittered and weighted length buckets
     version = 4
     long_history_defaults = {"max_len": 200, "dropout": 0.1}
     search_space = {
@@ -140,6 +140,7 @@ class GRUModel(TorchSequenceModel[GRUConfig]):
     }
     padding_side = "right"
     score_chunk = 2048
+    cpu_length_groups = 4
 
     module: GRUModule
 
@@ -148,17 +149,23 @@ class GRUModel(TorchSequenceModel[GRUConfig]):
 
     def _make_loss(self, train_seqs: Sequences) -> Callable[[SequenceBatch], torch.Tensor]:
         module = self.module
+        groups = self.cpu_length_groups if torch.device(self.device).type == "cpu" else 1
 
-        def loss(batch: SequenceBatch) -> torch.Tensor:
-            inputs, targets = batch.items[:, :-1], batch.items[:, 1:]
+        def positions(part: SequenceBatch) -> tuple[torch.Tensor, torch.Tensor]:
+            inputs, targets = part.items[:, :-1], part.items[:, 1:]
             hidden = module(inputs)
             real = targets != 0  # right padding: a real target always has a real input before it
-            count = batch.n_tokens - batch.size
-            return full_softmax_loss(
-                select_positions(hidden, real, count),
-                module.item_weights(),
-                select_positions(targets, real, count),
-            )
+            count = part.n_tokens - part.size
+            return select_positions(hidden, real, count), select_positions(targets, real, count)
+
+        def loss(batch: SequenceBatch) -> torch.Tensor:
+            # the recurrence runs on groups of similar lengths (fewer padded steps), the loss
+            # on all of the batch's positions at once: the same function of the same batch
+            pairs = [positions(part) for part in batch.length_groups(groups)]
+            h = pairs[0][0] if len(pairs) == 1 else torch.cat([p[0] for p in pairs])
+            t = pairs[0][1] if len(pairs) == 1 else torch.cat([p[1] for p in pairs])
+            value = full_softmax_loss(h, module.item_weights(), t)
+            return value if batch.weight == 1.0 else value * batch.weight
 
         return loss
 

@@ -120,6 +120,10 @@ class TorchSequenceModel(Model[TC]):
     long_history_defaults: ClassVar[Mapping[str, Any]] = {}
     padding_side: ClassVar[Literal["left", "right"]] = "left"
     score_chunk: ClassVar[int] = 1024
+    #: Row groups of similar lengths that a training batch's network pass is cut into on the
+    #: CPU (:meth:`SequenceBatch.length_groups`; the loss stays one over the whole batch), for
+    #: models whose loss uses them; 1 elsewhere, where fewer, larger kernels are faster.
+    cpu_length_groups: ClassVar[int] = 1
     #: Positions (users x the chunk's width) encoded at once when scoring; ``None`` = chunks of
     #: :attr:`score_chunk` users in the batch's order.
     score_tokens: ClassVar[int | None] = None

@@ -289,8 +289,7 @@ class TransformerModel(TorchSequenceModel[TransformerConfig]):
 
     * long histories (median length >= 50, MovieLens-like): the SASRec+ setting of Klenitskiy
       & Vasilev (RecSys 2023): ``max_len=200, hidden=64, n_blocks=2, n_heads=1,
-      dropout=0.1, batch_size=128, lr=1e-3, max_epochs=100, patience=10, loss="ce"``, with
-      length-bucketed batches (``bucket=8``, about twice as fast on such data);
+      dropout=0.1, batch_size=128, lr=1e-3, max_epochs=100, patience=10, loss="ce"``;
     * otherwise (Amazon-like short histories): the class defaults, ``max_len=50`` with the
       other values chosen on Amazon Beauty's *validation* split
       (``benchmarks/reproduce_beauty.py`` documents the search).
@@ -309,8 +308,8 @@ class TransformerModel(TorchSequenceModel[TransformerConfig]):
     # 2: independent init/shuffle/dropout/negatives streams (seqrec_bench.seeding)
     # 3: the chunked full-softmax loss, and plain causal attention for batches without padding
     # (the same functions, rounded differently)
-    # 4: dropout masks drawn 16 bits at a time on the CPU (training.dropout), length-bucketed
-    # training batches by default on long histories
+    # 4: dropout masks drawn 16 bits at a time on the CPU (training.dropout), the network run
+    # on length groups of each batch on the CPU, jittered and weighted length buckets
     version = 4
     long_history_defaults = {
         "max_len": 200,
@@ -324,9 +323,6 @@ class TransformerModel(TorchSequenceModel[TransformerConfig]):
         "max_epochs": 100,
         "patience": 10,
         "loss": "ce",
-        # batches of similar lengths: on MovieLens-like data most of a random batch is padding
-        # to its longest user, and attention costs the square of the width
-        "bucket": 8,
     }
     # what `seqbench tune` searches: the usual SASRec knobs over ranges wide enough for
     # short and long histories alike (the loss stays the full-softmax CE of the defaults)
@@ -339,6 +335,7 @@ class TransformerModel(TorchSequenceModel[TransformerConfig]):
         "weight_decay": Param.choice(0.0, 1e-5, 1e-4),
     }
     padding_side = "left"
+    cpu_length_groups = 4
     # chunks bound the (users x L x L) attention memory on long histories
     score_chunk = 1024
     # and chunks of similar lengths (each only as wide as its longest user) keep the quadratic
@@ -363,24 +360,39 @@ class TransformerModel(TorchSequenceModel[TransformerConfig]):
         elif cfg.loss == "sampled" and cfg.logq_correction:
             log_q = None  # uniform sampling: the correction is a constant and cancels
 
-        def loss(batch: SequenceBatch) -> torch.Tensor:
-            inputs, targets = batch.items[:, :-1], batch.items[:, 1:]
+        groups = self.cpu_length_groups if device.type == "cpu" else 1
+
+        def positions(part: SequenceBatch) -> tuple[torch.Tensor, torch.Tensor]:
+            inputs, targets = part.items[:, :-1], part.items[:, 1:]
             # every row full (known from the host-side token count): no padding to mask
-            hidden = module(inputs, dense=batch.n_tokens == batch.items.numel())
+            hidden = module(inputs, dense=part.n_tokens == part.items.numel())
             real = inputs != 0  # left padding: a real input always has a real next item
-            count = batch.n_tokens - batch.size
-            h = select_positions(hidden, real, count)
-            t = select_positions(targets, real, count)
+            count = part.n_tokens - part.size
+            return select_positions(hidden, real, count), select_positions(targets, real, count)
+
+        def loss(batch: SequenceBatch) -> torch.Tensor:
+            # the network runs on groups of similar lengths (less padding), the loss on all
+            # of the batch's positions at once: the same function of the same batch
+            pairs = [positions(part) for part in batch.length_groups(groups)]
+            h = pairs[0][0] if len(pairs) == 1 else torch.cat([p[0] for p in pairs])
+            t = pairs[0][1] if len(pairs) == 1 else torch.cat([p[1] for p in pairs])
             weights = module.item_weights()
             if cfg.loss == "ce":
-                return full_softmax_loss(h, weights, t)
-            if cfg.loss == "bce":
+                value = full_softmax_loss(h, weights, t)
+            elif cfg.loss == "bce":
                 neg = sample_negatives(len(t), n_items, generator=generator, device=device)
-                return bce_loss(h, weights, t, neg)
-            neg = sample_negatives(
-                cfg.n_negatives, n_items, generator=generator, device=device, probabilities=probs
-            )
-            return sampled_softmax_loss(h, weights, t, neg, log_q)
+                value = bce_loss(h, weights, t, neg)
+            else:
+                neg = sample_negatives(
+                    cfg.n_negatives,
+                    n_items,
+                    generator=generator,
+                    device=device,
+                    probabilities=probs,
+                )
+                value = sampled_softmax_loss(h, weights, t, neg, log_q)
+            # length-bucketed batches: every target of the epoch weighs the same
+            return value if batch.weight == 1.0 else value * batch.weight
 
         return loss
 

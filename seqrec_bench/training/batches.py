@@ -42,6 +42,12 @@ class SequenceBatch:
         n_tokens: total number of real items in the batch, known on the host without a device
             synchronisation (use it with :func:`select_positions`).
         side: ``"left"`` or ``"right"`` padding.
+        host_lengths: the rows' lengths on the host (for :meth:`length_groups`), if known.
+        weight: what to multiply the batch's mean loss by so that every next-item target of
+            an epoch counts the same: 1 for randomly composed batches; with length buckets the
+            batch's share of the epoch's targets times the number of batches (a batch of 128
+            short users holds a tenth of the targets of one of 128 long users, and its mean
+            loss would otherwise weigh as much). A host float: no device synchronisation.
     """
 
     items: torch.Tensor
@@ -49,11 +55,50 @@ class SequenceBatch:
     rows: torch.Tensor
     n_tokens: int
     side: str
+    weight: float = 1.0
+    host_lengths: np.ndarray | None = None
 
     @property
     def size(self) -> int:
         """Number of sequences in the batch."""
         return int(self.items.shape[0])
+
+    def length_groups(self, n: int, min_rows: int = 16) -> list[SequenceBatch]:
+        """The batch as up to ``n`` consecutive row groups, each only as wide as its longest row.
+
+        :class:`SequenceBatches` (shuffling) puts a batch's rows in order of length, so the groups are of
+        similar lengths: a model that runs its network on each group and computes one loss over
+        all their positions computes the same function of the same batch (rounded differently)
+        with much less padding. At ML-100K's lengths and 4 groups of a random batch of 128,
+        54% of the padded positions and 41% of the attention work remain. Groups have at least
+        ``min_rows`` rows; without host lengths the batch is one group.
+        """
+        n = min(int(n), self.size // max(1, int(min_rows)))
+        if n <= 1 or self.host_lengths is None:
+            return [self]
+        bounds = np.linspace(0, self.size, n + 1).astype(int)
+        full = int(self.items.shape[1])
+        out = []
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            lengths = self.host_lengths[lo:hi]
+            width = min(full, max(int(lengths.max()), 1))
+            items = (
+                self.items[lo:hi, full - width :]
+                if self.side == "left"
+                else self.items[lo:hi, :width]
+            )
+            out.append(
+                SequenceBatch(
+                    items=items,
+                    lengths=self.lengths[lo:hi],
+                    rows=self.rows[lo:hi],
+                    n_tokens=int(lengths.sum()),
+                    side=self.side,
+                    weight=self.weight,
+                    host_lengths=lengths,
+                )
+            )
+        return out
 
 
 @runtime_checkable
@@ -185,6 +230,14 @@ class SequenceBatches:
         batches = self.order(generator)
         if not batches:
             return
+        # bucketed batches hold very different numbers of targets: weigh each by its share
+        mean_targets = None
+        if self.bucket > 1 and self.shuffle:
+            mean_targets = max(self.n_tokens - self.n_users, 1) / len(batches)
+        if self.shuffle:
+            # each batch's rows in order of length (the loss is a mean over positions: row
+            # order is free), so that SequenceBatch.length_groups cuts groups of similar lengths
+            batches = [b[np.argsort(self.lengths[b], kind="stable")] for b in batches]
         # one host-to-device copy of the epoch's order instead of one per batch
         flat = torch.from_numpy(np.concatenate(batches)).to(self._matrix.device)
         start = 0
@@ -202,8 +255,18 @@ class SequenceBatches:
                 block = block.to(self.device, non_blocking=True)
                 lens = lens.to(self.device, non_blocking=True)
                 rows = rows.to(self.device, non_blocking=True)
+            n_tokens = int(lengths.sum())
+            weight = 1.0
+            if mean_targets:
+                weight = (n_tokens - len(idx)) / mean_targets
             yield SequenceBatch(
-                items=block, lengths=lens, rows=rows, n_tokens=int(lengths.sum()), side=self.side
+                items=block,
+                lengths=lens,
+                rows=rows,
+                n_tokens=n_tokens,
+                side=self.side,
+                weight=weight,
+                host_lengths=lengths,
             )
 
 

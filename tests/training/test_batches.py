@@ -84,6 +84,19 @@ def test_bucketed_batches_change_members_from_epoch_to_epoch(rng):
     assert cells[0] < 0.8 * cells[1]
 
 
+def test_bucketed_batches_weigh_every_target_the_same(rng):
+    lengths = rng.integers(2, 60, size=300)
+    seqs = Sequences.from_lengths(rng.integers(1, 50, size=lengths.sum()), lengths, 50)
+    bucketed = list(SequenceBatches(seqs, batch_size=32, max_len=50, bucket=8)(_gen(0)))
+    targets = np.array([b.n_tokens - b.size for b in bucketed], dtype=float)
+    weights = np.array([b.weight for b in bucketed])
+    # weight_b * mean loss_b = (targets_b / mean targets) * (sum of losses_b / targets_b)
+    np.testing.assert_allclose(weights, targets / targets.mean())
+    assert weights.max() > 2 * weights.min()  # the buckets do differ
+    plain = SequenceBatches(seqs, batch_size=32, max_len=50)
+    assert {b.weight for b in plain(_gen(0))} == {1.0}
+
+
 def test_select_positions_matches_boolean_indexing(rng):
     x = torch.randn(4, 6, 3)
     mask = torch.from_numpy(rng.random((4, 6)) > 0.4)
