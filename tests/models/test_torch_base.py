@@ -169,3 +169,35 @@ def test_versions():
     # 4: the CPU dropout masks and the jittered length buckets
     assert TransformerModel.version == GRUModel.version == 4
     assert MarkovModel.version == PopularityModel.version == BagModel.version == 1
+
+
+@pytest.mark.parametrize("model_cls", [TransformerModel, GRUModel])
+def test_length_groups_compute_the_same_loss_and_gradients_as_the_whole_batch(model_cls):
+    from seqrec_bench.training import SequenceBatches
+
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(2, 30, size=96)
+    seqs = Sequences.from_lengths(rng.integers(1, 40, size=lengths.sum()), lengths, 40)
+    model = model_cls(max_len=24, hidden=16, dropout=0.0, max_epochs=1).fit(seqs, seed=0)
+    batches = SequenceBatches(seqs, batch_size=96, max_len=25, side=model_cls.padding_side)
+    (batch,) = list(batches(torch.Generator().manual_seed(0)))
+    assert len(batch.length_groups(4)) == 4
+    widths = [part.items.shape[1] for part in batch.length_groups(4)]
+    assert widths == sorted(widths) and widths[0] < widths[-1]  # narrower groups first
+
+    def loss_and_grads(groups: int) -> tuple[float, list[torch.Tensor]]:
+        model.module.train()
+        model.module.zero_grad()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(type(model), "cpu_length_groups", groups)
+            value = model._make_loss(seqs)(batch)
+        value.backward()
+        return float(value), [
+            p.grad.clone() for p in model.module.parameters() if p.grad is not None
+        ]
+
+    whole, grads_whole = loss_and_grads(1)
+    grouped, grads_grouped = loss_and_grads(4)
+    assert grouped == pytest.approx(whole, rel=1e-5)
+    for a, b in zip(grads_grouped, grads_whole, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
