@@ -130,3 +130,16 @@ def test_cut_cross_entropy_kernel_when_installed(monkeypatch):
     with torch.autocast("cuda", dtype=torch.bfloat16):
         fused = full_softmax_loss(h, w, t)
     torch.testing.assert_close(fused.float(), ref, rtol=2e-2, atol=1e-3)
+
+
+def test_compiled_training_on_cuda_stays_compiled(cycle_sequences: Sequences):
+    # inductor on CUDA (Triton): the training steps must compile, not fall back
+    torch._dynamo.reset()
+    cfg = {**_SMALL, "max_epochs": 2, "dropout": 0.0, "amp": "off"}
+    compiled = TransformerModel(**cfg, compile=True).fit(cycle_sequences, seed=0, device="cuda")
+    eager = TransformerModel(**cfg).fit(cycle_sequences, seed=0, device="cuda")
+    result = compiled.train_result
+    assert result is not None and result.compiled is True, result.compile_error
+    losses = [r["loss"] for r in compiled.history], [r["loss"] for r in eager.history]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-3)
+    torch._dynamo.reset()
