@@ -8,8 +8,7 @@ model supplies the network, the loss and the scores of one chunk::
 
     from dataclasses import dataclass
 
-    import numpy as np
-import torch
+    import torch
     from seqrec_bench.models import TorchSequenceModel
     from seqrec_bench.training import TrainerConfig, full_softmax_loss, select_positions
 
