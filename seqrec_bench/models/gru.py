@@ -27,6 +27,7 @@ from seqrec_bench.training import (
     full_softmax_loss,
     select_positions,
 )
+from seqrec_bench.training.batches import grouped_positions
 from seqrec_bench.training.dropout import Dropout
 from seqrec_bench.training.precision import autocast_disabled
 
@@ -149,7 +150,7 @@ class GRUModel(TorchSequenceModel[GRUConfig]):
 
     def _make_loss(self, train_seqs: Sequences) -> Callable[[SequenceBatch], torch.Tensor]:
         module = self.module
-        groups = self.cpu_length_groups if torch.device(self.device).type == "cpu" else 1
+        groups = self._length_groups()
 
         def positions(part: SequenceBatch) -> tuple[torch.Tensor, torch.Tensor]:
             inputs, targets = part.items[:, :-1], part.items[:, 1:]
@@ -159,11 +160,7 @@ class GRUModel(TorchSequenceModel[GRUConfig]):
             return select_positions(hidden, real, count), select_positions(targets, real, count)
 
         def loss(batch: SequenceBatch) -> torch.Tensor:
-            # the recurrence runs on groups of similar lengths (fewer padded steps), the loss
-            # on all of the batch's positions at once: the same function of the same batch
-            pairs = [positions(part) for part in batch.length_groups(groups)]
-            h = pairs[0][0] if len(pairs) == 1 else torch.cat([p[0] for p in pairs])
-            t = pairs[0][1] if len(pairs) == 1 else torch.cat([p[1] for p in pairs])
+            h, t = grouped_positions(batch, groups, positions)
             value = full_softmax_loss(h, module.item_weights(), t)
             return value if batch.weight == 1.0 else value * batch.weight
 

@@ -197,6 +197,10 @@ class TorchSequenceModel(Model[TC]):
             width_multiple=COMPILE_WIDTH_MULTIPLE if getattr(cfg, "compile", False) else 1,
         )
 
+    def _length_groups(self) -> int:
+        """Length groups per training batch on this model's device (see ``cpu_length_groups``)."""
+        return self.cpu_length_groups if torch.device(self.device).type == "cpu" else 1
+
     # -- the Model contract ---------------------------------------------------------------------
     def _fit(self, train_seqs: Sequences, validator: Validator | None) -> None:
         with seeded(stream_seed(self.seed, "init"), self.device):

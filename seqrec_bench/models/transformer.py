@@ -45,6 +45,7 @@ from seqrec_bench.training import (
     sampled_softmax_loss,
     select_positions,
 )
+from seqrec_bench.training.batches import grouped_positions
 from seqrec_bench.training.dropout import Dropout, dropout
 
 __all__ = ["TransformerModel", "TransformerConfig", "SASRecModule"]
@@ -360,7 +361,7 @@ class TransformerModel(TorchSequenceModel[TransformerConfig]):
         elif cfg.loss == "sampled" and cfg.logq_correction:
             log_q = None  # uniform sampling: the correction is a constant and cancels
 
-        groups = self.cpu_length_groups if device.type == "cpu" else 1
+        groups = self._length_groups()
 
         def positions(part: SequenceBatch) -> tuple[torch.Tensor, torch.Tensor]:
             inputs, targets = part.items[:, :-1], part.items[:, 1:]
@@ -371,11 +372,7 @@ class TransformerModel(TorchSequenceModel[TransformerConfig]):
             return select_positions(hidden, real, count), select_positions(targets, real, count)
 
         def loss(batch: SequenceBatch) -> torch.Tensor:
-            # the network runs on groups of similar lengths (less padding), the loss on all
-            # of the batch's positions at once: the same function of the same batch
-            pairs = [positions(part) for part in batch.length_groups(groups)]
-            h = pairs[0][0] if len(pairs) == 1 else torch.cat([p[0] for p in pairs])
-            t = pairs[0][1] if len(pairs) == 1 else torch.cat([p[1] for p in pairs])
+            h, t = grouped_positions(batch, groups, positions)
             weights = module.item_weights()
             if cfg.loss == "ce":
                 value = full_softmax_loss(h, weights, t)

@@ -8,7 +8,7 @@ not pay for the longest user.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -17,7 +17,13 @@ import torch
 
 from seqrec_bench.data.sequences import Sequences
 
-__all__ = ["SequenceBatch", "SequenceBatches", "BatchFactory", "select_positions"]
+__all__ = [
+    "SequenceBatch",
+    "SequenceBatches",
+    "BatchFactory",
+    "select_positions",
+    "grouped_positions",
+]
 
 #: Largest padded matrix (bytes) kept on an accelerator for the whole run; larger data stays in
 #: pinned host memory and moves one batch at a time.
@@ -268,6 +274,22 @@ class SequenceBatches:
                 weight=weight,
                 host_lengths=lengths,
             )
+
+
+def grouped_positions(
+    batch: SequenceBatch,
+    groups: int,
+    positions: Callable[[SequenceBatch], tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``positions`` (a part's selected hidden states and targets) over the batch's length groups.
+
+    The network runs on each of :meth:`SequenceBatch.length_groups` (less padding); the results
+    are concatenated so that the loss is computed once, over all of the batch's positions.
+    """
+    pairs = [positions(part) for part in batch.length_groups(groups)]
+    if len(pairs) == 1:
+        return pairs[0]
+    return torch.cat([h for h, _ in pairs]), torch.cat([t for _, t in pairs])
 
 
 def select_positions(x: torch.Tensor, mask: torch.Tensor, count: int | None = None) -> torch.Tensor:

@@ -66,7 +66,8 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     if dropped == 0:
         return x
     scale = _GRID / (_GRID - dropped)
-    return x * (keep_mask(x.shape, p, x.device).to(x.dtype) * scale)
+    # the scaled mask in place: one temporary the size of x, not two
+    return x * keep_mask(x.shape, p, x.device).to(x.dtype).mul_(scale)
 
 
 class Dropout(nn.Module):
